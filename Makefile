@@ -1,0 +1,33 @@
+# anchorfree-d2: `make demo` (set up, train on the embedded dataset, evaluate, predict) and
+# `make test` (the whole test suite on CPU). Both set the environment up on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/baselines/fcos_R_18_FPN_shapes.py
+OUTPUT ?= output/demo
+STAMP := $(VENV)/.anchorfree-setup-done
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+# torch 2.14.1/torchvision 0.29.1 come from the machine's wheel cache when present, else PyPI.
+$(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade "pip>=23" wheel
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) tools/install_detectron2.py
+	$(PY) -m pip install -c tools/detectron2_v0.6_constraints.txt --no-build-isolation -e ".[test]"
+	$(PY) -m anchorfree.compat --write-pth
+	touch $(STAMP)
+
+demo: setup
+	$(PY) train_net.py --config-file $(CONFIG) train.output_dir=$(OUTPUT)
+	$(PY) tools/demo.py --config-file $(CONFIG) --dataset anchorfree_shapes_val --num-images 8 \
+		--output $(OUTPUT)/predictions train.init_checkpoint=$(OUTPUT)/model_final.pth
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf output

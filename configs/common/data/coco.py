@@ -1,0 +1,36 @@
+# COCO 2017 detection data (Detectron2's builtin registration: $DETECTRON2_DATASETS/coco).
+from omegaconf import OmegaConf
+
+import detectron2.data.transforms as T
+from anchorfree.data import CheckedDatasetMapper, load_detection_dataset_dicts
+from detectron2.config import LazyCall as L
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.evaluation import COCOEvaluator
+
+dataloader = OmegaConf.create()
+
+dataloader.train = L(build_detection_train_loader)(
+    dataset=L(load_detection_dataset_dicts)(names="coco_2017_train"),
+    mapper=L(CheckedDatasetMapper)(
+        is_train=True,
+        augmentations=[
+            L(T.ResizeShortestEdge)(short_edge_length=800, max_size=1333, sample_style="choice"),
+            L(T.RandomFlip)(horizontal=True),
+        ],
+        image_format="BGR",
+    ),
+    total_batch_size=16,
+    num_workers=4,
+)
+
+dataloader.test = L(build_detection_test_loader)(
+    dataset=L(load_detection_dataset_dicts)(names="coco_2017_val", filter_empty=False),
+    mapper=L(CheckedDatasetMapper)(
+        is_train=False,
+        augmentations=[L(T.ResizeShortestEdge)(short_edge_length=800, max_size=1333)],
+        image_format="${...train.mapper.image_format}",
+    ),
+    num_workers=4,
+)
+
+dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset.names}")

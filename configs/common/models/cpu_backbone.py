@@ -1,0 +1,24 @@
+# A CPU-sized backbone for the embedded dataset: ResNet-18 + FPN (P3-P7, P6/P7 from P5),
+# GroupNorm throughout so that it trains from scratch with small batches (nothing is fetched).
+from detectron2.config import LazyCall as L
+from detectron2.modeling.backbone import FPN, BasicStem, ResNet
+from detectron2.modeling.backbone.fpn import LastLevelP6P7
+
+FPN_CHANNELS = 128
+
+resnet18_fpn_p3p7 = L(FPN)(
+    bottom_up=L(ResNet)(
+        stem=L(BasicStem)(in_channels=3, out_channels=64, norm="GN"),
+        stages=L(ResNet.make_default_stages)(depth=18, norm="GN"),
+        out_features=["res3", "res4", "res5"],
+        freeze_at=0,
+    ),
+    in_features=["res3", "res4", "res5"],
+    out_channels=FPN_CHANNELS,
+    norm="GN",
+    top_block=L(LastLevelP6P7)(in_channels=FPN_CHANNELS, out_channels=FPN_CHANNELS, in_feature="p5"),
+)
+
+# Per-channel std of ImageNet in BGR order: inputs of a network trained from scratch should be
+# normalized (Detectron2's default std of 1 assumes Caffe2-converted pretrained weights).
+PIXEL_STD_FROM_SCRATCH = [57.375, 57.120, 58.395]

@@ -1,0 +1,23 @@
+from detectron2.config import LazyCall as L
+from detectron2.solver import WarmupParamScheduler
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
+
+def step_schedule(max_iter: int, steps_fraction=(2 / 3, 8 / 9), warmup_iters: int = 1000):
+    """LR x1 until the first step, x0.1, x0.01 after the second; linear warm-up from x0.001.
+    The default fractions give Detectron2's 1x schedule (steps at 60k and 80k of 90k)."""
+    return L(WarmupParamScheduler)(
+        scheduler=L(MultiStepParamScheduler)(
+            values=[1.0, 0.1, 0.01],
+            milestones=[int(max_iter * f) for f in steps_fraction],
+            num_updates=max_iter,
+        ),
+        warmup_length=warmup_iters / max_iter,
+        warmup_factor=0.001,
+    )
+
+
+# COCO, 16 images per batch: 1x = 90k iterations (~12 epochs), 2x = 180k, 3x = 270k.
+lr_multiplier_1x = step_schedule(90000)
+lr_multiplier_2x = step_schedule(180000)
+lr_multiplier_3x = step_schedule(270000)

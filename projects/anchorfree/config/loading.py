@@ -1,0 +1,87 @@
+"""
+Load either of Detectron2's config systems, chosen by file extension, with strict overrides.
+
+* ``.py``: a LazyConfig (primary). Overrides ``a.b=value`` must name an existing key.
+* ``.yaml``/``.yml``: a yacs ``CfgNode`` on top of Detectron2's defaults plus this project's
+  keys (:func:`get_anchorfree_cfg`). yacs itself rejects unknown keys.
+
+Either way a mistyped key fails at start-up with the key and close matches in the message,
+rather than being silently added (LazyConfig) or failing deep inside training.
+"""
+import difflib
+import enum
+import os
+from typing import Iterable, List, Union
+
+from detectron2.config import CfgNode, LazyConfig, get_cfg
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["ConfigKind", "config_kind", "get_anchorfree_cfg", "load_config"]
+
+AnyConfig = Union[CfgNode, DictConfig]
+
+# Sentinel for OmegaConf.select, to tell a missing key from a key set to None.
+_MISSING = object()
+
+
+class ConfigKind(enum.Enum):
+    LAZY = "lazy"
+    YACS = "yacs"
+
+
+def config_kind(path: str) -> ConfigKind:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".py":
+        return ConfigKind.LAZY
+    if ext in (".yaml", ".yml"):
+        return ConfigKind.YACS
+    raise ValueError(
+        f"Config file '{path}' must end with .py (LazyConfig) or .yaml (yacs config)."
+    )
+
+
+def get_anchorfree_cfg() -> CfgNode:
+    """Detectron2's default yacs config with the keys of every detector in this project."""
+    cfg = get_cfg()
+    return cfg
+
+
+def _all_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:
+    for key, value in cfg.items_ex(resolve=False):
+        full = f"{prefix}{key}"
+        yield full
+        if isinstance(value, DictConfig):
+            yield from _all_keys(value, full + ".")
+
+
+def _check_lazy_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
+    for override in overrides:
+        if "=" not in override:
+            raise ValueError(f"Config override '{override}' must have the form key=value.")
+        key = override.split("=", 1)[0].strip()
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            close = difflib.get_close_matches(key, list(_all_keys(cfg)), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise KeyError(f"Config override '{override}': no key '{key}' in the config.{hint}")
+
+
+def load_config(path: str, overrides: List[str] = ()) -> AnyConfig:
+    """Load ``path`` (LazyConfig ``.py`` or yacs ``.yaml``) and apply ``key=value`` /
+    ``KEY VALUE`` overrides. Raises ``FileNotFoundError``/``KeyError``/``ValueError`` with a
+    clear message on a missing file, an unknown key or a malformed override."""
+    kind = config_kind(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file '{path}' does not exist.")
+    overrides = list(overrides)
+    if kind is ConfigKind.LAZY:
+        cfg = LazyConfig.load(path)
+        _check_lazy_override_keys(cfg, overrides)
+        return LazyConfig.apply_overrides(cfg, overrides)
+    cfg = get_anchorfree_cfg()
+    try:
+        cfg.merge_from_file(path)
+        cfg.merge_from_list(overrides)
+    except KeyError as e:
+        raise KeyError(f"Config '{path}' (with overrides {overrides}): {e.args[0]}") from e
+    cfg.freeze()
+    return cfg

@@ -1,0 +1,109 @@
+"""
+Loading Detectron2 dataset dicts with input validation.
+
+:func:`load_detection_dataset_dicts` wraps Detectron2's ``get_detection_dataset_dicts`` and
+makes bad annotations visible instead of letting them reach the model: boxes partly outside the
+image are clipped to it, degenerate or non-finite boxes (and boxes entirely outside) are dropped,
+each counted in the log; missing image files are reported up front with a clear error.
+"""
+import logging
+import math
+import os
+from typing import Dict, List, Sequence, Tuple, Union
+
+from detectron2.data import get_detection_dataset_dicts
+from detectron2.structures import BoxMode
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["load_detection_dataset_dicts", "sanitize_boxes"]
+
+# How many offending file names an error message lists.
+MAX_LISTED_FILES = 5
+
+
+def _clip_xyxy(box: Sequence[float], width: float, height: float) -> Tuple[float, ...]:
+    x0, y0, x1, y1 = box
+    return (min(max(x0, 0.0), width), min(max(y0, 0.0), height),
+            min(max(x1, 0.0), width), min(max(y1, 0.0), height))
+
+
+def sanitize_boxes(dataset_dicts: List[Dict], dataset_name: str = "") -> List[Dict]:
+    """
+    Clip every annotation box to its image and drop degenerate ones, in place of the records.
+
+    Boxes are read in their ``bbox_mode`` and written back in ``BoxMode.XYXY_ABS``. A box is
+    dropped when a coordinate is not finite, or when after clipping its width or height is not
+    positive (this also covers boxes entirely outside the image). Records need ``height`` and
+    ``width`` (COCO-format records have them); without them boxes are only checked, not clipped.
+
+    Returns:
+        the same list, with each record's ``annotations`` filtered.
+    """
+    num_clipped = num_dropped = 0
+    for record in dataset_dicts:
+        annotations = record.get("annotations")
+        if not annotations:
+            continue
+        width, height = record.get("width"), record.get("height")
+        kept = []
+        for ann in annotations:
+            box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+            if not all(math.isfinite(v) for v in box):
+                num_dropped += 1
+                continue
+            if width is not None and height is not None:
+                clipped = _clip_xyxy(box, width, height)
+                num_clipped += clipped != tuple(box)
+                box = clipped
+            if box[2] <= box[0] or box[3] <= box[1]:
+                num_dropped += 1
+                continue
+            ann = dict(ann, bbox=list(box), bbox_mode=BoxMode.XYXY_ABS)
+            kept.append(ann)
+        record["annotations"] = kept
+    if num_clipped or num_dropped:
+        logger.warning(
+            f"Dataset {dataset_name}: clipped {num_clipped} box(es) extending outside their "
+            f"image; dropped {num_dropped} degenerate, non-finite or fully outside box(es)."
+        )
+    return dataset_dicts
+
+
+def _check_image_files_exist(dataset_dicts: List[Dict], dataset_name: str) -> None:
+    missing = [r["file_name"] for r in dataset_dicts if not os.path.isfile(r["file_name"])]
+    if missing:
+        listed = ", ".join(missing[:MAX_LISTED_FILES])
+        raise FileNotFoundError(
+            f"Dataset {dataset_name}: {len(missing)} of {len(dataset_dicts)} image files do not "
+            f"exist (first: {listed}). Check the dataset's image root."
+        )
+
+
+def load_detection_dataset_dicts(
+    names: Union[str, Sequence[str]], filter_empty: bool = True
+) -> List[Dict]:
+    """
+    Like ``detectron2.data.get_detection_dataset_dicts``, with the checks described in the
+    module docstring. ``filter_empty`` drops images that have no annotation left *after*
+    degenerate boxes are removed.
+    """
+    if isinstance(names, str):
+        names = [names]
+    dataset_name = ",".join(names)
+    dicts = get_detection_dataset_dicts(list(names), filter_empty=False)
+    _check_image_files_exist(dicts, dataset_name)
+    sanitize_boxes(dicts, dataset_name)
+    if filter_empty:
+        num_before = len(dicts)
+        dicts = [
+            r for r in dicts
+            if any(ann.get("iscrowd", 0) == 0 for ann in r.get("annotations", []))
+        ]
+        logger.info(
+            f"Dataset {dataset_name}: removed {num_before - len(dicts)} image(s) without "
+            f"usable annotations; {len(dicts)} left."
+        )
+    if not dicts:
+        raise ValueError(f"Dataset {dataset_name} has no images to use.")
+    return dicts

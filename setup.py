@@ -1,0 +1,33 @@
+#!/usr/bin/env python
+"""anchorfree-d2: FCOS, CenterNet and CornerNet as Detectron2 meta-architectures."""
+from setuptools import find_packages, setup
+
+# Shared code lives in projects/anchorfree; each detector in projects/<Name>/<pkg>
+# (Detectron2's projects/ convention), installed as a subpackage of `anchorfree`.
+PACKAGE_DIRS = {"anchorfree": "projects/anchorfree"}
+PACKAGES = ["anchorfree"] + [f"anchorfree.{p}" for p in find_packages("projects/anchorfree")]
+
+setup(
+    name="anchorfree-d2",
+    version="0.1.0",
+    description=__doc__,
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIRS,
+    # Detectron2 itself is not on PyPI under its own name: `make setup` installs it
+    # (tools/install_detectron2.py), or build it from its GitHub source.
+    install_requires=[
+        "torch>=1.10",
+        "torchvision",
+        "fvcore",
+        "iopath",
+        "pycocotools>=2.0.2",
+        "opencv-python-headless",
+        "omegaconf>=2.1",
+        "numpy",
+        "Pillow",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest"]},
+)

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""
+Train or evaluate any detector of this project, or Detectron2's own baselines.
+
+The config system follows the file extension: LazyConfig ``.py`` (primary) or yacs ``.yaml``.
+
+    python train_net.py --config-file configs/baselines/fcos_R_18_FPN_shapes.py
+    python train_net.py --config-file ... --num-gpus 2            # 2 GPUs, or 2 CPU processes
+    python train_net.py --config-file ... --resume                # continue the last checkpoint
+    python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
+"""
+import logging
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.engine import (
+    build_model_from_config,
+    do_test,
+    do_train,
+    launch,
+    load_for_evaluation,
+)
+from detectron2.engine import default_argument_parser, default_setup
+
+logger = logging.getLogger("detectron2")
+
+
+def main(args):
+    cfg = load_config(args.config_file, args.opts)
+    default_setup(cfg, args)
+    if args.eval_only:
+        model = build_model_from_config(cfg)
+        load_for_evaluation(cfg, model, resume=args.resume)
+        # Each process evaluates its shard of the test set; no DDP wrapper is needed.
+        return do_test(cfg, model)
+    do_train(cfg, resume=args.resume)
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
