@@ -4,8 +4,11 @@ from setuptools import find_packages, setup
 
 # Shared code lives in projects/anchorfree; each detector in projects/<Name>/<pkg>
 # (Detectron2's projects/ convention), installed as a subpackage of `anchorfree`.
-PACKAGE_DIRS = {"anchorfree": "projects/anchorfree"}
-PACKAGES = ["anchorfree"] + [f"anchorfree.{p}" for p in find_packages("projects/anchorfree")]
+PACKAGE_DIRS = {
+    "anchorfree": "projects/anchorfree",
+    "anchorfree.fcos": "projects/FCOS/fcos",
+}
+PACKAGES = list(PACKAGE_DIRS) + [f"anchorfree.{p}" for p in find_packages("projects/anchorfree")]
 
 setup(
     name="anchorfree-d2",

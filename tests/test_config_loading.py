@@ -14,7 +14,11 @@ from anchorfree.data.synthetic_shapes import NUM_CLASSES
 from anchorfree.engine import build_model_from_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAZY_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*", "*.py")))
+# Leaf configs; configs/common holds the pieces they import.
+LAZY_CONFIGS = sorted(
+    p for p in glob.glob(os.path.join(REPO, "configs", "*", "*.py"))
+    if os.path.basename(os.path.dirname(p)) != "common"
+)
 YACS_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*", "*.yaml")))
 SHAPES_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 

@@ -129,8 +129,7 @@ def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
          "--config-file", LAZY_CONFIG, "--output-dir", str(out), *lazy_overrides(out, 3)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
     )
-    log = _check(result)
-    assert "launching 2 CPU worker(s)" in log
+    _check(result)
     weights = [torch.load(out / f"rank{r}.pth", map_location="cpu") for r in range(2)]
     saved = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)["model"]
     assert weights[0].keys() == weights[1].keys() == saved.keys()

@@ -25,7 +25,7 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
 from anchorfree.data.mapper import read_image_checked
-from anchorfree.engine import Predictor
+from anchorfree.engine import Predictor, as_bgr_image
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 from detectron2.utils.visualizer import Visualizer
@@ -78,7 +78,8 @@ class DetectionVisualizer:
         self.confidence_threshold = confidence_threshold
 
     def predictions(self, bgr: np.ndarray) -> np.ndarray:
-        """Returns an RGB drawing of the detections on ``bgr``."""
+        """Returns an RGB drawing of the detections on ``bgr`` (gray and BGRA accepted)."""
+        bgr = as_bgr_image(bgr)
         instances = self.predictor(bgr)["instances"].to("cpu")
         instances = instances[instances.scores >= self.confidence_threshold]
         drawing = Visualizer(bgr[:, :, ::-1], self.metadata).draw_instance_predictions(instances)

@@ -43,6 +43,8 @@ def config_kind(path: str) -> ConfigKind:
 def get_anchorfree_cfg() -> CfgNode:
     """Detectron2's default yacs config with the keys of every detector in this project."""
     cfg = get_cfg()
+    from anchorfree.fcos import add_fcos_config  # also registers the FCOS meta-arch and backbone
+    add_fcos_config(cfg)
     return cfg
 
 
@@ -54,15 +56,26 @@ def _all_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:
             yield from _all_keys(value, full + ".")
 
 
+def _yacs_keys(cfg: CfgNode, prefix: str = "") -> Iterable[str]:
+    for key, value in cfg.items():
+        yield f"{prefix}{key}"
+        if isinstance(value, CfgNode):
+            yield from _yacs_keys(value, f"{prefix}{key}.")
+
+
+def _unknown_key_error(key: str, known: Iterable[str], context: str) -> KeyError:
+    close = difflib.get_close_matches(key, list(known), n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return KeyError(f"{context}: no key '{key}' in the config.{hint}")
+
+
 def _check_lazy_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
     for override in overrides:
         if "=" not in override:
             raise ValueError(f"Config override '{override}' must have the form key=value.")
         key = override.split("=", 1)[0].strip()
         if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
-            close = difflib.get_close_matches(key, list(_all_keys(cfg)), n=3)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise KeyError(f"Config override '{override}': no key '{key}' in the config.{hint}")
+            raise _unknown_key_error(key, _all_keys(cfg), f"Config override '{override}'")
 
 
 def load_config(path: str, overrides: List[str] = ()) -> AnyConfig:
@@ -78,10 +91,17 @@ def load_config(path: str, overrides: List[str] = ()) -> AnyConfig:
         _check_lazy_override_keys(cfg, overrides)
         return LazyConfig.apply_overrides(cfg, overrides)
     cfg = get_anchorfree_cfg()
+    known = list(_yacs_keys(cfg))
     try:
         cfg.merge_from_file(path)
-        cfg.merge_from_list(overrides)
-    except KeyError as e:
-        raise KeyError(f"Config '{path}' (with overrides {overrides}): {e.args[0]}") from e
+    except KeyError as e:  # yacs: "Non-existent config key: A.B"
+        key = str(e.args[0]).rsplit(" ", 1)[-1]
+        raise _unknown_key_error(key, known, f"Config file '{path}'") from e
+    if len(overrides) % 2:
+        raise ValueError(f"yacs overrides come in KEY VALUE pairs, got {overrides}.")
+    for key in overrides[0::2]:
+        if key not in known:
+            raise _unknown_key_error(key, known, f"Config override '{key}'")
+    cfg.merge_from_list(overrides)
     cfg.freeze()
     return cfg

@@ -52,13 +52,15 @@ def sanitize_boxes(dataset_dicts: List[Dict], dataset_name: str = "") -> List[Di
             if not all(math.isfinite(v) for v in box):
                 num_dropped += 1
                 continue
+            was_clipped = False
             if width is not None and height is not None:
                 clipped = _clip_xyxy(box, width, height)
-                num_clipped += clipped != tuple(box)
+                was_clipped = clipped != tuple(box)
                 box = clipped
             if box[2] <= box[0] or box[3] <= box[1]:
                 num_dropped += 1
                 continue
+            num_clipped += was_clipped
             ann = dict(ann, bbox=list(box), bbox_mode=BoxMode.XYXY_ABS)
             kept.append(ann)
         record["annotations"] = kept
