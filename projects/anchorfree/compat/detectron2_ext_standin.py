@@ -5,8 +5,9 @@ This file is loaded *as* ``detectron2._C`` by :mod:`anchorfree.compat.import_hoo
 no compiled extension is importable (registry installs of Detectron2 v0.6 have none). It provides:
 
 * deformable convolution, plain and modulated, forward and backward, with the exact signatures
-  of Detectron2's C++ ops (outputs written into the tensors they are given), computed by
-  ``torchvision.ops.deform_conv2d`` and its autograd;
+  of Detectron2's C++ ops (outputs written into the tensors they are given; like the C++ ops, the
+  backward ops add into the input, weight and bias gradients and overwrite the offset and mask
+  gradients), computed by ``torchvision.ops.deform_conv2d`` and its autograd;
 * the COCO evaluation kernels that ``detectron2.evaluation.fast_eval_api.COCOeval_opt`` calls
   (:mod:`anchorfree.compat.cocoeval_kernels`, NumPy);
 * rotated-box ops (``box_iou_rotated``, ``roi_align_rotated_*``, ``torch.ops.detectron2.nms_rotated``)
@@ -91,8 +92,8 @@ def deform_conv_backward_input(
         input, offset, weight, None, None, gradOutput,
         (dH, dW), (padH, padW), (dilationH, dilationW),
     )
-    gradInput.copy_(g_input)
-    gradOffset.copy_(g_offset)
+    gradInput.add_(g_input)  # the C++ op accumulates into gradInput (col2im) ...
+    gradOffset.copy_(g_offset)  # ... and assigns gradOffset
 
 
 def deform_conv_backward_filter(
@@ -127,12 +128,13 @@ def modulated_deform_conv_backward(
         input, offset, weight, mask, bias if with_bias else None, grad_output,
         (stride_h, stride_w), (pad_h, pad_w), (dilation_h, dilation_w),
     )
-    grad_input.copy_(g_input)
+    # As in the C++ op: input, weight and bias gradients accumulate; offset and mask are assigned.
+    grad_input.add_(g_input)
     grad_offset.copy_(g_offset)
-    grad_weight.copy_(g_weight)
+    grad_weight.add_(g_weight)
     grad_mask.copy_(g_mask)
     if with_bias:
-        grad_bias.copy_(g_bias)
+        grad_bias.add_(g_bias)
 
 
 def _missing_compiled_op(name: str) -> Callable[..., None]:
@@ -151,12 +153,17 @@ roi_align_rotated_backward = _missing_compiled_op("roi_align_rotated_backward")
 def _register_missing_torch_ops() -> None:
     """``detectron2.layers.nms_rotated`` calls ``torch.ops.detectron2.nms_rotated`` at call time;
     define it so that the call raises the same clear error instead of torch's generic one."""
-    global _TORCH_LIBRARY
-    _TORCH_LIBRARY = torch.library.Library("detectron2", "DEF")
-    _TORCH_LIBRARY.define("nms_rotated(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor")
-    _TORCH_LIBRARY.impl(
-        "nms_rotated", _missing_compiled_op("nms_rotated"), "CompositeExplicitAutograd"
-    )
+    namespace = torch.ops.detectron2
+    if hasattr(namespace, "nms_rotated"):
+        # Defined by an earlier execution of this file (the module was reloaded, or re-imported
+        # after removal from sys.modules): defining it again would raise.
+        return
+    library = torch.library.Library("detectron2", "DEF")
+    library.define("nms_rotated(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor")
+    library.impl("nms_rotated", _missing_compiled_op("nms_rotated"), "CompositeExplicitAutograd")
+    # A Library removes its definitions when garbage-collected: keep it alive for the whole
+    # interpreter, on the (never discarded) op namespace, not on this module, which may be dropped.
+    namespace._anchorfree_standin_library = library
 
 
 _register_missing_torch_ops()
