@@ -14,7 +14,8 @@ setup: $(STAMP)
 # torch 2.14.1/torchvision 0.29.1 come from the machine's wheel cache when present, else PyPI.
 $(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade "pip>=23" wheel
+	# pip 26.3 refuses the Detectron2 sdist's metadata (see tools/install_detectron2.py).
+	$(PY) -m pip install "pip>=23,<26.3" wheel
 	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
 	$(PY) tools/install_detectron2.py
 	$(PY) -m pip install -c tools/detectron2_v0.6_constraints.txt --no-build-isolation -e ".[test]"

@@ -9,7 +9,9 @@ Python files of upstream tag v0.6, but its own setup.py cannot be used here:
 2. its ``package_data`` globs a top-level ``configs/`` directory that the sdist does not have
    (the model-zoo configs live under ``detectron2/model_zoo/configs``), so
    ``model_zoo.get_config`` would find nothing;
-3. it pins ``black==21.4b2``, which only ``LazyConfig.save`` imports (lazily).
+3. it pins ``black==21.4b2``, which only ``LazyConfig.save`` imports (lazily);
+4. its metadata declares an extra with a direct-URL dependency (panopticapi), which pip >= 26.3
+   refuses even to download: use pip < 26.3 to run this script (``make setup`` does).
 
 This script downloads that sdist and builds it with a replacement setup script that packages
 exactly the sdist's Python files and configs, with no extension module and no black pin. The
@@ -31,6 +33,8 @@ import tarfile
 SDIST_NAME = "pb1-detectron2"
 SDIST_VERSION = "0.6"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The first pip release that refuses to download the sdist (see the module docstring).
+PIP_REFUSING_SDIST = (26, 3)
 CONSTRAINTS = os.path.join(REPO_ROOT, "tools", "detectron2_v0.6_constraints.txt")
 
 # Dependencies of Detectron2 v0.6 as its setup.py declares them, less black (see module doc).
@@ -88,11 +92,24 @@ def pip(*args: str) -> None:
     subprocess.check_call(cmd)
 
 
+def check_pip_version() -> None:
+    from pip import __version__ as pip_version
+
+    major, minor = (int(v) for v in pip_version.split(".")[:2])
+    if (major, minor) >= PIP_REFUSING_SDIST:
+        raise SystemExit(
+            f"pip {pip_version} refuses {SDIST_NAME}=={SDIST_VERSION} (its metadata declares a "
+            f"direct-URL dependency for an extra). Run: {sys.executable} -m pip install "
+            f"'pip<{PIP_REFUSING_SDIST[0]}.{PIP_REFUSING_SDIST[1]}' and try again."
+        )
+
+
 def fetch_sdist(cache_dir: str) -> str:
     """Download the sdist into ``cache_dir`` (once) and return the extracted source tree."""
     os.makedirs(cache_dir, exist_ok=True)
     archives = glob.glob(os.path.join(cache_dir, f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
     if not archives:
+        check_pip_version()
         # --no-build-isolation: the sdist's setup.py imports torch even to report its metadata.
         pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
             "-d", cache_dir, f"{SDIST_NAME}=={SDIST_VERSION}")
