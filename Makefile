@@ -12,7 +12,7 @@ STAMP := $(VENV)/.anchorfree-setup-done
 setup: $(STAMP)
 
 # torch 2.14.1/torchvision 0.29.1 come from the machine's wheel cache when present, else PyPI.
-$(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt
+$(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt $(wildcard projects/*/*/__init__.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# pip 26.3 refuses the Detectron2 sdist's metadata (see tools/install_detectron2.py).
 	$(PY) -m pip install "pip>=23,<26.3" wheel

@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """anchorfree-d2: FCOS, CenterNet and CornerNet as Detectron2 meta-architectures."""
+import glob
+import os
+
 from setuptools import find_packages, setup
 
 # Shared code lives in projects/anchorfree; each detector in projects/<Name>/<pkg>
-# (Detectron2's projects/ convention), installed as a subpackage of `anchorfree`.
-PACKAGE_DIRS = {
-    "anchorfree": "projects/anchorfree",
-    "anchorfree.fcos": "projects/FCOS/fcos",
-}
+# (Detectron2's projects/ convention), installed as the subpackage `anchorfree.<pkg>`.
+PACKAGE_DIRS = {"anchorfree": "projects/anchorfree"}
+for init_file in sorted(glob.glob("projects/*/*/__init__.py")):
+    package_dir = os.path.dirname(init_file)
+    if not package_dir.startswith("projects/anchorfree/"):
+        PACKAGE_DIRS[f"anchorfree.{os.path.basename(package_dir)}"] = package_dir
 PACKAGES = list(PACKAGE_DIRS) + [f"anchorfree.{p}" for p in find_packages("projects/anchorfree")]
 
 setup(
