@@ -7,9 +7,7 @@ from detectron2.layers import ShapeSpec
 
 from ..common.data.shapes import dataloader
 from ..common.models.cpu_backbone import FPN_CHANNELS, PIXEL_STD_FROM_SCRATCH, resnet18_fpn_p3p7
-from ..common.optim import SGD as optimizer
-from ..common.schedules import step_schedule
-from ..common.train import train
+from ..common.shapes_cpu_budget import lr_multiplier, optimizer, train
 
 model = model_zoo.get_config("common/models/fcos.py").model
 model.backbone = resnet18_fpn_p3p7
@@ -21,11 +19,3 @@ model.head.norm = group_norm
 model.num_classes = NUM_CLASSES
 model.pixel_std = PIXEL_STD_FROM_SCRATCH
 model.test_score_thresh = 0.05
-
-train.max_iter = 300
-train.eval_period = train.max_iter
-train.checkpointer.period = 100
-train.log_period = 20
-train.device = "cpu"
-optimizer.lr = 0.01
-lr_multiplier = step_schedule(train.max_iter, steps_fraction=(0.75, 0.9), warmup_iters=50)

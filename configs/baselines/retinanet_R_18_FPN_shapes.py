@@ -6,9 +6,7 @@ from detectron2.layers import ShapeSpec
 
 from ..common.data.shapes import dataloader
 from ..common.models.cpu_backbone import FPN_CHANNELS, PIXEL_STD_FROM_SCRATCH, resnet18_fpn_p3p7
-from ..common.optim import SGD as optimizer
-from ..common.schedules import step_schedule
-from ..common.train import train
+from ..common.shapes_cpu_budget import lr_multiplier, optimizer, train
 
 model = model_zoo.get_config("common/models/retinanet.py").model
 model.backbone = resnet18_fpn_p3p7
@@ -19,11 +17,3 @@ model.num_classes = NUM_CLASSES
 model.pixel_std = PIXEL_STD_FROM_SCRATCH
 # Smaller objects than COCO at 1/3 the image size: anchors from 16 px on P3 (stride 8).
 model.anchor_generator.sizes = [[x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)] for x in [16, 32, 64, 128, 256]]
-
-train.max_iter = 300
-train.eval_period = train.max_iter
-train.checkpointer.period = 100
-train.log_period = 20
-train.device = "cpu"
-optimizer.lr = 0.01
-lr_multiplier = step_schedule(train.max_iter, steps_fraction=(0.75, 0.9), warmup_iters=50)
