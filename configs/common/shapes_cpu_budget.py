@@ -1,13 +1,15 @@
 # The training budget of the CPU-sized configs on the embedded dataset (about 8 minutes on
-# 2 cores): every detector compared on that dataset trains with exactly these settings.
+# 2 cores, batch 4 from configs/common/data/shapes.py): every detector compared on that dataset
+# trains with exactly these settings. Measured with Detectron2's FCOS: 600 iterations of batch 4
+# at LR 0.02 reach a higher AP than 300 of batch 8 at LR 0.01, in the same time.
 from .optim import SGD as optimizer
 from .schedules import step_schedule
 from .train import train
 
-train.max_iter = 300
+train.max_iter = 600
 train.eval_period = train.max_iter
-train.checkpointer.period = 100
+train.checkpointer.period = 200
 train.log_period = 20
 train.device = "cpu"
-optimizer.lr = 0.01
-lr_multiplier = step_schedule(train.max_iter, steps_fraction=(0.75, 0.9), warmup_iters=50)
+optimizer.lr = 0.02
+lr_multiplier = step_schedule(train.max_iter, steps_fraction=(0.75, 0.9), warmup_iters=100)

@@ -17,7 +17,7 @@ dataloader.train = L(build_detection_train_loader)(
         augmentations=[L(T.RandomFlip)(horizontal=True)],
         image_format="BGR",
     ),
-    total_batch_size=8,
+    total_batch_size=4,
     num_workers=1,
 )
 
