@@ -55,6 +55,14 @@ def test_lazy_unknown_override_key_names_key_and_suggests():
         load_config(SHAPES_CONFIG, ["train.max_iters=7"])
 
 
+def test_lazy_override_of_a_default_constructor_argument():
+    # FCOS takes test_topk_candidates, though the config leaves it at its default.
+    cfg = load_config(SHAPES_CONFIG, ["model.test_topk_candidates=50"])
+    assert cfg.model.test_topk_candidates == 50
+    with pytest.raises(KeyError, match="model.test_topk_candidatez"):
+        load_config(SHAPES_CONFIG, ["model.test_topk_candidatez=50"])
+
+
 def test_lazy_malformed_override():
     with pytest.raises(ValueError, match="key=value"):
         load_config(SHAPES_CONFIG, ["train.max_iter"])

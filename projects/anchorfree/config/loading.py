@@ -10,10 +10,12 @@ rather than being silently added (LazyConfig) or failing deep inside training.
 """
 import difflib
 import enum
+import inspect
 import os
 from typing import Iterable, List, Union
 
 from detectron2.config import CfgNode, LazyConfig, get_cfg
+from detectron2.utils.registry import locate
 from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["ConfigKind", "config_kind", "get_anchorfree_cfg", "load_config"]
@@ -67,12 +69,31 @@ def _unknown_key_error(key: str, known: Iterable[str], context: str) -> KeyError
     return KeyError(f"{context}: no key '{key}' in the config.{hint}")
 
 
+def _is_call_argument(cfg: DictConfig, key: str) -> bool:
+    """Whether ``key`` names an argument that the LazyCall it belongs to accepts, though the
+    config leaves it at its default (e.g. ``model.test_topk_candidates``)."""
+    parent_key, _, name = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or "_target_" not in parent:
+        return False
+    target = parent._target_
+    if isinstance(target, str):
+        target = locate(target)
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
 def _check_lazy_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
     for override in overrides:
         if "=" not in override:
             raise ValueError(f"Config override '{override}' must have the form key=value.")
         key = override.split("=", 1)[0].strip()
-        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not _is_call_argument(cfg, key):
             raise _unknown_key_error(key, _all_keys(cfg), f"Config override '{override}'")
 
 
