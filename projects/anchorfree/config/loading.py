@@ -45,6 +45,8 @@ def config_kind(path: str) -> ConfigKind:
 def get_anchorfree_cfg() -> CfgNode:
     """Detectron2's default yacs config with the keys of every detector in this project."""
     cfg = get_cfg()
+    from anchorfree.fcos import add_fcos_config  # also registers the FCOS meta-arch and backbone
+    add_fcos_config(cfg)
     return cfg
 
 

@@ -1,0 +1,120 @@
+"""
+FCOS inference: from dense per-level predictions to detections.
+
+Per image and level: keep (point, class) pairs whose classification probability exceeds
+``score_thresh`` (before centerness), then the ``topk_candidates`` of those by
+``cls * centerness``; decode their boxes (``point -/+ distances``, times the stride when the
+head predicts in stride units) and clip them to the image. Over all levels: class-aware NMS,
+then the ``max_detections_per_image`` best. The score is ``sqrt(cls * centerness)``.
+"""
+
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from detectron2.layers import batched_nms
+from detectron2.structures import Boxes, Instances
+
+__all__ = ["FCOSPostprocessor", "decode_boxes"]
+
+
+def decode_boxes(points: Tensor, distances: Tensor) -> Tensor:
+    """(P, 2) points and (P, 4) ``(l, t, r, b)`` pixel distances -> (P, 4) XYXY boxes."""
+    return torch.cat([points - distances[:, :2], points + distances[:, 2:]], dim=1)
+
+
+class FCOSPostprocessor:
+    """Turns FCOS head outputs into per-image ``Instances`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        score_thresh: float = 0.05,
+        topk_candidates: int = 1000,
+        nms_thresh: float = 0.6,
+        max_detections_per_image: int = 100,
+        normalize_by_stride: bool = True,
+    ):
+        """
+        Args:
+            score_thresh: minimum classification probability (before centerness) of a
+                candidate; in [0, 1).
+            topk_candidates: candidates kept per level and image, ranked by ``cls*centerness``.
+            nms_thresh: IoU threshold of the per-class NMS.
+            max_detections_per_image: detections kept per image after NMS.
+            normalize_by_stride: box distances are in stride units (multiplied by the stride).
+        """
+        if not 0.0 <= score_thresh < 1.0:
+            raise ValueError(f"score_thresh must be in [0, 1), got {score_thresh}")
+        self.score_thresh = float(score_thresh)
+        self.topk_candidates = int(topk_candidates)
+        self.nms_thresh = float(nms_thresh)
+        self.max_detections_per_image = int(max_detections_per_image)
+        self.normalize_by_stride = bool(normalize_by_stride)
+        # Thresholding logits avoids a sigmoid over every (point, class).
+        self._logit_thresh = (
+            -math.inf if score_thresh == 0 else math.log(score_thresh / (1.0 - score_thresh))
+        )
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        points: Sequence[Tensor],
+        strides: Sequence[int],
+        pred_logits: Sequence[Tensor],
+        pred_box: Sequence[Tensor],
+        pred_ctrness: Sequence[Tensor],
+        image_sizes: Sequence[Tuple[int, int]],
+    ) -> List[Instances]:
+        """
+        Args:
+            points: per level, (R_l, 2) point coordinates ``(x, y)``.
+            strides: per level, its stride.
+            pred_logits: per level, (N, R_l, num_classes) class logits.
+            pred_box: per level, (N, R_l, 4) predicted distances (non-negative).
+            pred_ctrness: per level, (N, R_l, 1) centerness logits.
+            image_sizes: per image, (height, width) to clip the boxes to.
+
+        Returns:
+            Per image, ``Instances`` with ``pred_boxes``, ``scores``, ``pred_classes``.
+        """
+        return [
+            self._single_image(
+                points,
+                strides,
+                [x[i] for x in pred_logits],
+                [x[i] for x in pred_box],
+                [x[i] for x in pred_ctrness],
+                image_size,
+            )
+            for i, image_size in enumerate(image_sizes)
+        ]
+
+    def _single_image(self, points, strides, logits, box, ctrness, image_size) -> Instances:
+        all_boxes, all_scores, all_classes = [], [], []
+        for points_l, stride, logits_l, box_l, ctr_l in zip(points, strides, logits, box, ctrness):
+            point_idx, class_idx = (logits_l > self._logit_thresh).nonzero(as_tuple=True)
+            scores = logits_l[point_idx, class_idx].sigmoid() * ctr_l[point_idx, 0].sigmoid()
+            if scores.numel() > self.topk_candidates:
+                scores, keep = scores.topk(self.topk_candidates, sorted=False)
+                point_idx, class_idx = point_idx[keep], class_idx[keep]
+            distances = box_l[point_idx]
+            if self.normalize_by_stride:
+                distances = distances * stride
+            all_boxes.append(decode_boxes(points_l[point_idx], distances))
+            all_scores.append(scores)
+            all_classes.append(class_idx)
+        boxes = Boxes(torch.cat(all_boxes))
+        boxes.clip(image_size)
+        scores = torch.cat(all_scores)
+        classes = torch.cat(all_classes)
+        keep = batched_nms(boxes.tensor, scores, classes, self.nms_thresh)
+        keep = keep[: self.max_detections_per_image]
+        return Instances(
+            image_size,
+            pred_boxes=boxes[keep],
+            scores=torch.sqrt(scores[keep]),
+            pred_classes=classes[keep],
+        )
