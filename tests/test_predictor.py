@@ -18,21 +18,21 @@ LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.p
 YACS_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.yaml")
 
 
+def _untrained_weights(config_file, out_dir):
+    """Weights of an untrained model: enough to exercise every step of prediction."""
+    model = build_model_from_config(load_config(config_file))
+    DetectionCheckpointer(model, str(out_dir)).save("weights")
+    return str(out_dir / "weights.pth")
+
+
 @pytest.fixture(scope="module")
 def lazy_checkpoint(tmp_path_factory):
-    """Weights of an untrained model: enough to exercise every step of prediction."""
-    out = tmp_path_factory.mktemp("lazy")
-    model = build_model_from_config(load_config(LAZY_CONFIG))
-    DetectionCheckpointer(model, str(out)).save("weights")
-    return str(out / "weights.pth")
+    return _untrained_weights(LAZY_CONFIG, tmp_path_factory.mktemp("lazy"))
 
 
 @pytest.fixture(scope="module")
 def yacs_checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("yacs")
-    model = build_model_from_config(load_config(YACS_CONFIG))
-    DetectionCheckpointer(model, str(out)).save("weights")
-    return str(out / "weights.pth")
+    return _untrained_weights(YACS_CONFIG, tmp_path_factory.mktemp("yacs"))
 
 
 def _image(h=200, w=249, channels=3):
