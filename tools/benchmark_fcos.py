@@ -212,6 +212,7 @@ def bench_assignment(d2_model, args):
         d2_positives = int((d2_model.match_anchors(anchors, gt)[0] >= 0).sum())
         results[num_boxes] = {
             **{name: summary(t) for name, t in times.items()},
+            "paired_ratio_vs_match_anchors": paired_ratio(times, "ours", "d2_match_anchors"),
             "positives": {"ours": positives, "d2": d2_positives},
         }
     return results
@@ -219,6 +220,12 @@ def bench_assignment(d2_model, args):
 
 def ratio(ours: Dict[str, float], theirs: Dict[str, float]) -> float:
     return ours["median_ms"] / theirs["median_ms"]
+
+
+def paired_ratio(times: Dict[str, List[float]], ours: str, theirs: str) -> float:
+    """Median over repetitions of ours/theirs within the same repetition (robust to load drift
+    between repetitions)."""
+    return statistics.median(a / b for a, b in zip(times[ours], times[theirs]))
 
 
 def main(argv=None):
@@ -238,12 +245,11 @@ def main(argv=None):
     )
 
     print(f"inference: {args.infer_reps} images each, after {args.warmup} warm-up ...", flush=True)
-    inference = {name: summary(t) for name, t in bench_inference(models, val_images, args).items()}
+    inference_times = bench_inference(models, val_images, args)
+    inference = {name: summary(t) for name, t in inference_times.items()}
     print(f"training: {args.train_reps} iterations of batch {train_batch} each ...", flush=True)
-    training = {
-        name: summary(t)
-        for name, t in bench_training(models, train_images, ours_cfg.optimizer.lr, args).items()
-    }
+    training_times = bench_training(models, train_images, ours_cfg.optimizer.lr, args)
+    training = {name: summary(t) for name, t in training_times.items()}
     print("target assignment ...", flush=True)
     _, d2_fresh = build(D2_CONFIG, "", args.seed)
     assignment = bench_assignment(d2_fresh, args)
@@ -285,6 +291,11 @@ def main(argv=None):
             f"{name:<34} {a['median_ms']:>10.2f} {b['median_ms']:>16.2f} {ratio(a, b):>6.2f}  {op}"
         )
     print("(medians; ratio = ours / Detectron2, lower is faster)")
+    print(
+        f"paired per-repetition ratios: inference "
+        f"{paired_ratio(inference_times, 'ours', 'd2'):.3f}, training "
+        f"{paired_ratio(training_times, 'ours', 'd2'):.3f}"
+    )
 
     report = {
         "environment": {
@@ -303,7 +314,11 @@ def main(argv=None):
             "ours": args.ours_weights or "random init",
             "d2": args.d2_weights or "random init",
         },
-        "inference_latency": {**inference, "ratio": ratio(inference["ours"], inference["d2"])},
+        "inference_latency": {
+            **inference,
+            "ratio": ratio(inference["ours"], inference["d2"]),
+            "paired_ratio": paired_ratio(inference_times, "ours", "d2"),
+        },
         "training_iteration": {
             **training,
             "batch": train_batch,
