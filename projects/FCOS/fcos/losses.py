@@ -8,7 +8,7 @@ the number of workers, at least 1); the box loss is divided by the same number, 
 weighted by the centerness targets, by the per-worker average of the sum of those targets.
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.distributed as dist
