@@ -1,0 +1,74 @@
+"""Peak extraction from heatmaps, shared by the CenterNet and CornerNet decoders."""
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["Peaks", "gather_at", "suppress_non_peaks", "topk_peaks"]
+
+
+class Peaks(NamedTuple):
+    """The K best peaks of each image, best first; every field is ``[N, K]``."""
+
+    scores: Tensor
+    classes: Tensor  # int64 channel index
+    ys: Tensor  # int64 row (output-grid cell)
+    xs: Tensor  # int64 column (output-grid cell)
+
+
+def suppress_non_peaks(scores: Tensor, kernel_size: int = 3) -> Tensor:
+    """
+    Zero every score that is not the maximum of its ``kernel_size`` x ``kernel_size``
+    neighbourhood in its own channel: the max-pool replacement for NMS of the heatmap
+    detectors. Equal neighbouring maxima both survive.
+
+    Args:
+        scores: ``[N, C, H, W]`` probabilities.
+        kernel_size: odd window side (3 in the papers).
+    """
+    if kernel_size % 2 != 1:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+    pooled = F.max_pool2d(scores, kernel_size, stride=1, padding=kernel_size // 2)
+    return scores * (pooled == scores)
+
+
+def topk_peaks(scores: Tensor, k: int) -> Peaks:
+    """
+    The ``k`` highest scores over all classes and cells of each image. Taking the top-k of
+    each class first and then the top-k of those ``C*k`` gives the same set as one top-k over
+    ``C*H*W`` cells, with smaller sorts.
+
+    Args:
+        scores: ``[N, C, H, W]``, usually after :func:`suppress_non_peaks`.
+        k: peaks per image; clipped to ``C*H*W``.
+    """
+    n, c, h, w = scores.shape
+    k_per_class = min(k, h * w)
+    class_scores, class_cells = scores.reshape(n, c, h * w).topk(k_per_class, dim=2)
+    k_total = min(k, c * k_per_class)
+    top_scores, top_index = class_scores.reshape(n, c * k_per_class).topk(k_total, dim=1)
+    cells = class_cells.reshape(n, c * k_per_class).gather(1, top_index)
+    return Peaks(
+        scores=top_scores,
+        classes=torch.div(top_index, k_per_class, rounding_mode="floor"),
+        ys=torch.div(cells, w, rounding_mode="floor"),
+        xs=cells % w,
+    )
+
+
+def gather_at(features: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
+    """
+    The feature vectors at given cells.
+
+    Args:
+        features: ``[N, D, H, W]``.
+        ys, xs: ``[N, K]`` int64 cells.
+
+    Returns:
+        ``[N, K, D]``.
+    """
+    n, d, h, w = features.shape
+    cells = (ys * w + xs).unsqueeze(1).expand(n, d, ys.shape[1])
+    return features.reshape(n, d, h * w).gather(2, cells).transpose(1, 2)
