@@ -30,11 +30,8 @@ import copy
 import json
 import logging
 import os
-import platform
-import statistics
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
@@ -43,6 +40,7 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
 from anchorfree.fcos import FCOSTargetGenerator
+from bench_common import alternate, environment, paired_ratio, summary
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
@@ -89,30 +87,6 @@ def build(config_path: str, weights: str, seed: int):
     if weights:
         DetectionCheckpointer(model).load(weights)
     return cfg, model
-
-
-def alternate(fns: Dict[str, Callable[[], None]], reps: int, warmup: int) -> Dict[str, List[float]]:
-    """Run every fn ``warmup`` times, then ``reps`` timed rounds; the order alternates."""
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times = {name: [] for name in names}
-    for rep in range(reps):
-        for name in names if rep % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def summary(times: List[float]) -> Dict[str, float]:
-    return {
-        "median_ms": 1000 * statistics.median(times),
-        "min_ms": 1000 * min(times),
-        "iqr_ms": 1000 * float(np.subtract(*np.percentile(times, [75, 25]))),
-        "n": len(times),
-    }
 
 
 def mapped_images(cfg, dataset: str, count: int, with_instances: bool):
@@ -222,12 +196,6 @@ def ratio(ours: Dict[str, float], theirs: Dict[str, float]) -> float:
     return ours["median_ms"] / theirs["median_ms"]
 
 
-def paired_ratio(times: Dict[str, List[float]], ours: str, theirs: str) -> float:
-    """Median over repetitions of ours/theirs within the same repetition (robust to load drift
-    between repetitions)."""
-    return statistics.median(a / b for a, b in zip(times[ours], times[theirs]))
-
-
 def main(argv=None):
     args = parse_args(argv)
     logging.getLogger("detectron2").setLevel(logging.WARNING)
@@ -298,14 +266,7 @@ def main(argv=None):
     )
 
     report = {
-        "environment": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "environment": environment(),
         "configs": {
             "ours": os.path.relpath(OURS_CONFIG, REPO),
             "d2": os.path.relpath(D2_CONFIG, REPO),
