@@ -174,3 +174,17 @@ def test_gather_at():
     for i in range(2):
         for k in range(2):
             assert torch.equal(gathered[i, k], features[i, :, ys[i, k], xs[i, k]])
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_separable_window_max_equals_max_pool(kernel_size):
+    from torch.nn import functional as F
+
+    from anchorfree.modeling.peaks import _window_max
+
+    generator = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 4, (2, 3, 7, 9), generator=generator).float()  # many ties
+    expected = F.max_pool2d(scores, kernel_size, stride=1, padding=kernel_size // 2)
+    assert torch.equal(_window_max(scores, kernel_size), expected)
+    single = torch.rand(1, 1, 1, 1)
+    assert torch.equal(_window_max(single, kernel_size), single)

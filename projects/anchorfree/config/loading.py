@@ -47,6 +47,8 @@ def get_anchorfree_cfg() -> CfgNode:
     cfg = get_cfg()
     from anchorfree.fcos import add_fcos_config  # also registers the FCOS meta-arch and backbone
     add_fcos_config(cfg)
+    from anchorfree.centernet import add_centernet_config
+    add_centernet_config(cfg)
     return cfg
 
 

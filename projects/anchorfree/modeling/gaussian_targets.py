@@ -83,15 +83,17 @@ def draw_gaussians(heatmap: Tensor, centers: Tensor, radii: Tensor, classes: Ten
     Draw one unnormalized Gaussian per object into ``heatmap``, in place, keeping the
     elementwise maximum where Gaussians overlap. The Gaussian of an object with radius ``r``
     covers the square window ``|dx|, |dy| <= r`` around its center cell with
-    ``exp(-(dx^2 + dy^2) / (2 sigma^2))``, ``sigma = (2r + 1) / 6`` (a sixth of the diameter),
-    so it is exactly 1 on the center cell. Parts outside the map are cut off.
+    ``exp(-dx^2 / (2 sigma^2)) * exp(-dy^2 / (2 sigma^2))``, ``sigma = (2r + 1) / 6`` (a sixth of
+    the diameter), so it is exactly 1 on the center cell. Parts outside the map are cut off.
 
-    Objects are drawn together: those with windows of similar size (within 2x) are padded to
-    one window and scattered with a single ``scatter_reduce(amax)``, so the cost grows with the
-    total window area, not with a Python loop over objects.
+    Objects are drawn together, with no Python loop over objects: those with windows of
+    similar size (within 2x) are padded to one window, each window is the outer product of its
+    two 1-d Gaussians (zero where the window is cut off), and all windows go into the map with a
+    single ``scatter_reduce(amax)``. The cost grows with the total window area.
 
     Args:
-        heatmap: ``[C, H, W]`` float, contiguous.
+        heatmap: ``[C, H, W]`` float, contiguous, values >= 0 (cut-off cells are scattered as
+            zeros, which cannot raise a non-negative map).
         centers: ``[N, 2]`` int64 ``(x, y)`` cells; may lie outside the map (then only the
             part of the window inside is drawn).
         radii: ``[N]`` int64, >= 0 (see :func:`heatmap_radii`).
@@ -101,29 +103,22 @@ def draw_gaussians(heatmap: Tensor, centers: Tensor, radii: Tensor, classes: Ten
         return
     if not heatmap.is_contiguous():
         raise ValueError("draw_gaussians draws in place and needs a contiguous heatmap")
-    num_classes, height, width = heatmap.shape
-    flat = heatmap.view(-1)
-    device = heatmap.device
+    _, height, width = heatmap.shape
     buckets = _window_buckets(radii)
+    indices, values = [], []
     for bucket in buckets.unique().tolist():
         selected = buckets == bucket
-        bucket_radii = radii[selected].view(-1, 1, 1)
-        bucket_centers = centers[selected]
         max_radius = (1 << (bucket + 1)) - 2  # the largest radius bucket b can hold
-        offsets = torch.arange(-max_radius, max_radius + 1, device=device)
-        dy = offsets.view(1, -1, 1)
-        dx = offsets.view(1, 1, -1)
-        sigma = (2 * bucket_radii + 1).float() / 6
-        values = torch.exp(-(dx * dx + dy * dy).float() / (2 * sigma * sigma))
-        xs = bucket_centers[:, 0].view(-1, 1, 1) + dx
-        ys = bucket_centers[:, 1].view(-1, 1, 1) + dy
-        keep = (
-            (dx.abs() <= bucket_radii)
-            & (dy.abs() <= bucket_radii)
-            & (xs >= 0)
-            & (xs < width)
-            & (ys >= 0)
-            & (ys < height)
-        )
-        index = (classes[selected].view(-1, 1, 1) * height + ys) * width + xs
-        flat.scatter_reduce_(0, index[keep], values[keep].to(flat.dtype), reduce="amax")
+        offsets = torch.arange(-max_radius, max_radius + 1, device=heatmap.device)
+        bucket_radii = radii[selected].unsqueeze(1)
+        sigma = (2 * bucket_radii + 1).to(heatmap.dtype) / 6
+        profile = torch.exp(-(offsets * offsets).to(heatmap.dtype) / (2 * sigma * sigma))
+        in_window = offsets.abs() <= bucket_radii
+        xs = centers[selected, 0].unsqueeze(1) + offsets
+        ys = centers[selected, 1].unsqueeze(1) + offsets
+        profile_x = profile * (in_window & (xs >= 0) & (xs < width))
+        profile_y = profile * (in_window & (ys >= 0) & (ys < height))
+        rows = (classes[selected].unsqueeze(1) * height + ys.clamp(0, height - 1)) * width
+        indices.append((rows.unsqueeze(2) + xs.clamp(0, width - 1).unsqueeze(1)).flatten())
+        values.append((profile_y.unsqueeze(2) * profile_x.unsqueeze(1)).flatten())
+    heatmap.view(-1).scatter_reduce_(0, torch.cat(indices), torch.cat(values), reduce="amax")

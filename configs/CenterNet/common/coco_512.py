@@ -1,0 +1,51 @@
+# COCO for CenterNet as in "Objects as Points" (Sec. 5): 512x512 training crops (random scale
+# 0.6-1.3, crop, flip, colour jitter), RGB input, test images with the longer side at 512, and
+# epoch-based Adam schedules (LR x0.1 at each drop epoch, no warm-up). Leaf configs set the
+# batch size and call the schedule helpers.
+import torch
+import detectron2.data.transforms as T
+from detectron2.config import LazyCall as L
+from detectron2.solver.build import get_default_optimizer_params
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
+from ...common.data.coco import dataloader
+
+INPUT_SIZE = 512
+# All of train2017: images without objects are kept (they train the heatmap negatives).
+COCO_TRAIN_IMAGES = 118287
+
+dataloader.train.dataset.filter_empty = False
+dataloader.train.mapper.image_format = "RGB"
+dataloader.train.mapper.augmentations = [
+    L(T.ResizeScale)(
+        min_scale=0.6, max_scale=1.3, target_height=INPUT_SIZE, target_width=INPUT_SIZE
+    ),
+    L(T.FixedSizeCrop)(crop_size=(INPUT_SIZE, INPUT_SIZE)),
+    L(T.RandomFlip)(horizontal=True),
+    L(T.RandomBrightness)(intensity_min=0.6, intensity_max=1.4),
+    L(T.RandomContrast)(intensity_min=0.6, intensity_max=1.4),
+    L(T.RandomSaturation)(intensity_min=0.6, intensity_max=1.4),
+]
+# Longer side at 512 (then padded to the backbone's size divisibility).
+dataloader.test.mapper.augmentations = [
+    L(T.ResizeShortestEdge)(short_edge_length=INPUT_SIZE, max_size=INPUT_SIZE)
+]
+
+
+def epochs_to_iters(epochs: float, batch_size: int) -> int:
+    return round(epochs * COCO_TRAIN_IMAGES / batch_size)
+
+
+def adam(lr: float):
+    return L(torch.optim.Adam)(
+        params=L(get_default_optimizer_params)(weight_decay_norm=0.0), lr=lr, weight_decay=0.0
+    )
+
+
+def epoch_schedule(epochs: int, drop_epochs, batch_size: int):
+    """LR x1, then x0.1 after each epoch of ``drop_epochs``, over ``epochs`` epochs."""
+    return L(MultiStepParamScheduler)(
+        values=[10.0**-i for i in range(len(drop_epochs) + 1)],
+        milestones=[epochs_to_iters(e, batch_size) for e in drop_epochs],
+        num_updates=epochs_to_iters(epochs, batch_size),
+    )
