@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 from detectron2.structures import ImageList, Instances
 
 # Planted objects score sigmoid(+5) = 0.993; every other logit sigmoid(-12) = 6e-6, far below
@@ -78,10 +79,45 @@ class AnchorFreeFCOSAdapter(DenseDetectorAdapter):
         return lambda: model.target_generator(shapes, model.strides, gt)
 
 
+class CenterNetAdapter:
+    """anchorfree.centernet.CenterNet: inference reads the head of the last input feature."""
+
+    def network(self, model, inputs: List[dict]):
+        images = model.preprocess_image(inputs)
+        features = model.backbone(images.tensor)
+        return images, features, self._predict(model, features)
+
+    @staticmethod
+    def _predict(model, features):
+        last = len(model.head_in_features) - 1
+        return model.head.predict(last, features[model.head_in_features[last]])
+
+    def flat_outputs(self, model, tensor: Tensor) -> List[Tensor]:
+        return list(self._predict(model, model.backbone(tensor)))
+
+    def decode(self, model, images, features, outputs) -> List[Instances]:
+        scores = clamped_sigmoid(outputs.heatmap, model.prob_clamp)
+        return model.postprocessor(scores, outputs.wh, outputs.offset, model.stride,
+                                   images.image_sizes)
+
+    def plant(self, model, outputs, num_objects: int, rng: np.random.Generator):
+        heatmap = plant_in_logits([outputs.heatmap], model.num_classes, num_objects, rng)[0]
+        return outputs._replace(heatmap=heatmap)
+
+    def num_predictions(self, model, outputs) -> int:
+        """Candidate centers per image: the cells of the output grid."""
+        return int(outputs.heatmap[0, 0].numel())
+
+    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
+        grid = self._predict(model, features).heatmap.shape[-2:]
+        return lambda: model.target_generator(grid, model.stride, gt)
+
+
 ADAPTERS: Dict[str, object] = {
     "retinanet_d2": DenseDetectorAdapter(),
     "fcos_d2": DenseDetectorAdapter(),
     "fcos": AnchorFreeFCOSAdapter(),
+    "centernet": CenterNetAdapter(),
 }
 
 

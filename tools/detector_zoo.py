@@ -53,6 +53,8 @@ DETECTORS: Sequence[Detector] = (
              True, "Detectron2", FCOS_SETTINGS),
     Detector("FCOS", "fcos", "configs/FCOS/fcos_R_18_FPN_shapes.py",
              True, "anchorfree-d2", FCOS_SETTINGS),
+    Detector("CenterNet", "centernet", "configs/CenterNet/centernet_R_18_shapes.py",
+             True, "anchorfree-d2", CENTERNET_SETTINGS),
 )
 
 
