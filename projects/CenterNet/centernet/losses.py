@@ -11,7 +11,7 @@ from typing import Dict
 import torch
 from torch import Tensor
 
-from anchorfree.fcos.losses import mean_over_workers
+from anchorfree.modeling.distributed import mean_over_workers
 from anchorfree.modeling.heatmap_loss import heatmap_focal_loss
 
 from .head import CenterNetOutputs

@@ -11,15 +11,14 @@ weighted by the centerness targets, by the per-worker average of the sum of thos
 from typing import Dict, Tuple
 
 import torch
-import torch.distributed as dist
 from fvcore.nn import sigmoid_focal_loss_jit
 from torch import Tensor
 from torch.nn import functional as F
 from torchvision.ops import generalized_box_iou_loss
 
-from detectron2.utils import comm
+from anchorfree.modeling.distributed import mean_over_workers
 
-__all__ = ["BOX_LOSS_TYPES", "centerness_targets", "fcos_losses", "iou_loss", "mean_over_workers"]
+__all__ = ["BOX_LOSS_TYPES", "centerness_targets", "fcos_losses", "iou_loss"]
 
 BOX_LOSS_TYPES = ("giou", "iou", "linear_iou")
 
@@ -64,24 +63,6 @@ def iou_loss(pred: Tensor, target: Tensor, loss_type: str = "giou", eps: float =
     if loss_type == "iou":
         return -torch.log(iou.clamp(min=eps))
     return 1.0 - iou
-
-
-def mean_over_workers(value: float) -> float:
-    """Sum of ``value`` over all workers divided by the number of workers (``value`` itself in
-    a single process)."""
-    world_size = comm.get_world_size()
-    if world_size == 1:
-        return float(value)
-    tensor = torch.tensor([float(value)], device=_collective_device())
-    dist.all_reduce(tensor)
-    return tensor.item() / world_size
-
-
-def _collective_device() -> torch.device:
-    backend = dist.get_backend()
-    if backend == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 def fcos_losses(

@@ -49,6 +49,8 @@ def get_anchorfree_cfg() -> CfgNode:
     add_fcos_config(cfg)
     from anchorfree.centernet import add_centernet_config
     add_centernet_config(cfg)
+    from anchorfree.cornernet import add_cornernet_config
+    add_cornernet_config(cfg)
     return cfg
 
 

@@ -1,0 +1,126 @@
+"""
+CornerNet losses (Law & Deng, ECCV 2018, Sec. 3.2-3.3), per head (hourglass stack):
+
+* heatmaps: the penalty-reduced focal loss (``heatmap_focal_loss``) of the top-left and of the
+  bottom-right heatmap, each divided by the number of objects;
+* associative embeddings, per image with ``n`` objects, ``e_k`` the mean of object ``k``'s two
+  embeddings:
+  ``pull = 1/n sum_k [(e_tl_k - e_k)^2 + (e_br_k - e_k)^2]``,
+  ``push = 1/(n(n-1)) sum_k sum_{j != k} relu(margin - |e_k - e_j|)`` (margin 1);
+  the batch loss is the mean of the per-image losses over the images where they are defined
+  (at least 1 object for pull, 2 for push) and 0 when there are none. (The original code sums
+  the per-image terms over the images of each GPU; averaging keeps the weight independent of
+  how a batch is split.)
+* offsets: smooth-L1 (beta 1) on both corners of every object, summed, divided by the number of
+  objects.
+
+The number of objects is averaged over workers (``mean_over_workers``) and clamped to at least
+1, so that every worker divides by the same number. The model averages the losses over heads.
+"""
+
+from typing import Dict, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from anchorfree.modeling.heatmap_loss import heatmap_focal_loss
+from anchorfree.modeling.peaks import gather_at
+
+from .head import CornerPredictions
+from .target_generator import CornerNetTargets
+
+__all__ = ["associative_embedding_loss", "cornernet_losses"]
+
+
+def associative_embedding_loss(
+    tl_embeddings: Tensor, br_embeddings: Tensor, mask: Tensor, margin: float = 1.0
+) -> Tuple[Tensor, Tensor]:
+    """
+    The pull and push losses of the module docstring.
+
+    Args:
+        tl_embeddings, br_embeddings: ``[N, M]`` embeddings of each object's two corners.
+        mask: ``[N, M]`` bool, which slots hold objects.
+        margin: ``Delta`` of the push loss (1 in the paper).
+
+    Returns:
+        ``(pull, push)`` scalars; zero (with gradients) where undefined.
+    """
+    mask_f = mask.to(tl_embeddings.dtype)
+    counts = mask_f.sum(dim=1)  # [N]
+    means = (tl_embeddings + br_embeddings) / 2
+    pull_per_object = (tl_embeddings - means).pow(2) + (br_embeddings - means).pow(2)
+    pull_per_image = (pull_per_object * mask_f).sum(dim=1) / counts.clamp(min=1)
+    pull = pull_per_image.sum() / (counts >= 1).sum().clamp(min=1)
+
+    num_slots = mask.shape[1]
+    off_diagonal = ~torch.eye(num_slots, dtype=torch.bool, device=mask.device)
+    pairs = (mask[:, :, None] & mask[:, None, :] & off_diagonal).to(means.dtype)
+    distances = (means[:, :, None] - means[:, None, :]).abs()
+    push_per_pair = F.relu(margin - distances) * pairs
+    push_per_image = push_per_pair.sum(dim=(1, 2)) / (counts * (counts - 1)).clamp(min=1)
+    push = push_per_image.sum() / (counts >= 2).sum().clamp(min=1)
+    return pull, push
+
+
+def cornernet_losses(
+    predictions: CornerPredictions,
+    targets: CornerNetTargets,
+    normalizer: float,
+    *,
+    focal_loss_alpha: float = 2.0,
+    focal_loss_beta: float = 4.0,
+    pull_weight: float = 0.1,
+    push_weight: float = 0.1,
+    offset_weight: float = 1.0,
+    push_margin: float = 1.0,
+) -> Dict[str, Tensor]:
+    """
+    The weighted losses of one head.
+
+    Args:
+        predictions: one head's outputs on the grid of ``targets``.
+        targets: from :class:`CornerNetTargetGenerator`.
+        normalizer: the number of objects per worker, averaged over workers (clamped to >= 1).
+
+    Returns:
+        ``loss_cornernet_hm_tl``, ``loss_cornernet_hm_br``, ``loss_cornernet_pull``,
+        ``loss_cornernet_push``, ``loss_cornernet_offset``.
+    """
+    normalizer = max(float(normalizer), 1.0)
+    hm_tl = heatmap_focal_loss(
+        predictions.tl_heatmap, targets.tl_heatmap, normalizer, focal_loss_alpha, focal_loss_beta
+    )
+    hm_br = heatmap_focal_loss(
+        predictions.br_heatmap, targets.br_heatmap, normalizer, focal_loss_alpha, focal_loss_beta
+    )
+
+    def at_corners(features: Tensor, cells: Tensor) -> Tensor:
+        # Embedding and offset losses in float32 also under mixed precision.
+        return gather_at(features.float(), cells[..., 1], cells[..., 0])  # [N, M, D]
+
+    tl_embeddings = at_corners(predictions.tl_embedding, targets.tl_cells).squeeze(2)
+    br_embeddings = at_corners(predictions.br_embedding, targets.br_cells).squeeze(2)
+    pull, push = associative_embedding_loss(tl_embeddings, br_embeddings, targets.mask, push_margin)
+
+    mask = targets.mask
+    offset_loss = (
+        F.smooth_l1_loss(
+            at_corners(predictions.tl_offset, targets.tl_cells)[mask],
+            targets.tl_offsets[mask],
+            reduction="sum",
+        )
+        + F.smooth_l1_loss(
+            at_corners(predictions.br_offset, targets.br_cells)[mask],
+            targets.br_offsets[mask],
+            reduction="sum",
+        )
+    ) / normalizer
+    return {
+        "loss_cornernet_hm_tl": hm_tl,
+        "loss_cornernet_hm_br": hm_br,
+        "loss_cornernet_pull": pull_weight * pull,
+        "loss_cornernet_push": push_weight * push,
+        "loss_cornernet_offset": offset_weight * offset_loss,
+    }

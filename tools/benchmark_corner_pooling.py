@@ -1,0 +1,266 @@
+#!/usr/bin/env python
+"""
+Corner pooling forward+backward, as the corner-pooling module uses it: the two directional
+pools of one corner type on two inputs, summed (TL = top_pool(a) + left_pool(b), BR =
+bottom_pool(a) + right_pool(b)), at C channels, batch N, H = W = each size. Compared:
+
+* ours: ``anchorfree.cornernet.corner_pooling`` (on CPU, rows scanned by ``_SliceScanMax``,
+  columns by ``torch.cummax``, flipped for top/left);
+* cummax+flip: both pools by ``torch.cummax``, flipped where the direction needs it (what
+  ``corner_pooling`` does on CUDA, and the alternative the CPU row scan is measured against);
+* floor: the same number of bare ``torch.cummax`` calls (one along H, one along W), no flips;
+* loop: the O(W^2) reference, a fresh ``max`` over each position's window (as in
+  tests/test_corner_pooling.py), checked equal to ours in values and gradients.
+
+Each timed call: forward, sum, backward of a fixed random output gradient (integer-valued,
+so that gradient sums are exact in any order and ours can be checked equal to the loop). ours,
+cummax+flip and floor alternate within each repetition (so machine load affects them alike);
+the loop, much slower, runs separately with fewer repetitions. Medians after warm-up.
+The issue asks: ours >= 10x faster than the loop at 128x128 and >= 40x at 256x256, and within
+1.3x of the floor.
+
+    python tools/benchmark_corner_pooling.py [--sizes 64 128 256] [--batch 1] [--threads N]
+        [--device cpu] [--out output/benchmark_corner_pooling.json]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+import torch
+from torch import Tensor
+
+from anchorfree.cornernet.corner_pooling import (
+    _cummax_scan_max,
+    bottom_pool,
+    left_pool,
+    right_pool,
+    top_pool,
+)
+
+ROWS, COLS = 2, 3
+# The issue's targets.
+MIN_SPEEDUP_VS_LOOP = {128: 10.0, 256: 40.0}
+MAX_RATIO_TO_FLOOR = 1.3
+
+PoolPair = Callable[[Tensor, Tensor], Tensor]
+
+
+def reference_pool(x: Tensor, dim: int, reverse: bool) -> Tensor:
+    """The O(L^2) loop: at every position a fresh ``max`` over its window along ``dim``
+    (positions i..L-1 when ``reverse``, else 0..i), ordered outward from the position so that
+    ties send the gradient to the nearest maximum, like ours."""
+    length = x.shape[dim]
+    outputs = []
+    for i in range(length):
+        if reverse:
+            window = x.narrow(dim, i, length - i)
+        else:
+            window = x.narrow(dim, 0, i + 1).flip(dim)
+        outputs.append(window.max(dim).values)
+    return torch.stack(outputs, dim)
+
+
+def floor(a: Tensor, b: Tensor) -> Tensor:
+    return torch.cummax(a, ROWS).values + torch.cummax(b, COLS).values
+
+
+# corner -> method -> f(a, b), the corner's two pools of a and b summed.
+METHODS: Dict[str, Dict[str, PoolPair]] = {
+    "TL": {
+        "ours": lambda a, b: top_pool(a) + left_pool(b),
+        "cummax_flip": lambda a, b: (
+            _cummax_scan_max(a, ROWS, True) + _cummax_scan_max(b, COLS, True)
+        ),
+        "floor": floor,
+        "loop": lambda a, b: reference_pool(a, ROWS, True) + reference_pool(b, COLS, True),
+    },
+    "BR": {
+        "ours": lambda a, b: bottom_pool(a) + right_pool(b),
+        "cummax_flip": lambda a, b: (
+            _cummax_scan_max(a, ROWS, False) + _cummax_scan_max(b, COLS, False)
+        ),
+        "floor": floor,
+        "loop": lambda a, b: reference_pool(a, ROWS, False) + reference_pool(b, COLS, False),
+    },
+}
+FAST_METHODS = ["ours", "cummax_flip", "floor"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default=os.path.join("output", "benchmark_corner_pooling.json"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="H = W")
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
+    )
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--loop-warmup", type=int, default=1)
+    parser.add_argument("--loop-reps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+class Case:
+    """Two pooled inputs and an output gradient of one size; ``run(f)`` times one forward +
+    backward of ``f``."""
+
+    def __init__(self, shape, device: torch.device, seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        self.a = torch.randn(shape, generator=generator).to(device).requires_grad_()
+        self.b = torch.randn(shape, generator=generator).to(device).requires_grad_()
+        # Integer-valued: see the module docstring.
+        self.grad = torch.randint(-3, 4, shape, generator=generator).float().to(device)
+        self.device = device
+
+    def forward_backward(self, fn: PoolPair):
+        self.a.grad = self.b.grad = None
+        out = fn(self.a, self.b)
+        out.backward(self.grad)
+        return out.detach(), self.a.grad, self.b.grad
+
+    def run(self, fn: PoolPair) -> float:
+        self.sync()
+        start = time.perf_counter()
+        self.forward_backward(fn)
+        self.sync()
+        return time.perf_counter() - start
+
+    def sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def alternate(case: Case, fns: Dict[str, PoolPair], reps: int, warmup: int):
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            case.run(fns[name])
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names if rep % 2 == 0 else reversed(names):
+            times[name].append(case.run(fns[name]))
+    return times
+
+
+def summary(times: List[float]) -> Dict[str, float]:
+    return {
+        "median_ms": 1000 * statistics.median(times),
+        "min_ms": 1000 * min(times),
+        "n": len(times),
+    }
+
+
+def paired_ratio(times: Dict[str, List[float]], num: str, den: str) -> float:
+    """Median over repetitions of num/den within the same repetition."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den]))
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    results = {}
+    for size in args.sizes:
+        shape = (args.batch, args.channels, size, size)
+        case = Case(shape, device, args.seed)
+        for corner, methods in METHODS.items():
+            print(f"{corner} {size}x{size} ...", flush=True)
+            fast = alternate(case, {m: methods[m] for m in FAST_METHODS}, args.reps, args.warmup)
+            loop = alternate(case, {"loop": methods["loop"]}, args.loop_reps, args.loop_warmup)
+            ours_result = case.forward_backward(methods["ours"])
+            loop_result = case.forward_backward(methods["loop"])
+            entry = {name: summary(t) for name, t in {**fast, **loop}.items()}
+            entry["speedup_vs_loop"] = entry["loop"]["median_ms"] / entry["ours"]["median_ms"]
+            entry["ours_over_floor"] = paired_ratio(fast, "ours", "floor")
+            entry["cummax_flip_over_floor"] = paired_ratio(fast, "cummax_flip", "floor")
+            entry["equal_to_loop"] = all(
+                torch.equal(x, y) for x, y in zip(ours_result, loop_result)
+            )
+            results[f"{corner}_{size}"] = entry
+
+    header = (
+        f"{'case':<9} {'ours':>9} {'cummax+flip':>12} {'floor':>9} {'loop':>10} "
+        f"{'loop/ours':>10} {'ours/floor':>11} {'c+f/floor':>10}  equal"
+    )
+    print(
+        f"\nforward+backward ms (median), C={args.channels}, N={args.batch}, {device}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        print(
+            f"{name:<9} {r['ours']['median_ms']:>9.2f} {r['cummax_flip']['median_ms']:>12.2f} "
+            f"{r['floor']['median_ms']:>9.2f} {r['loop']['median_ms']:>10.1f} "
+            f"{r['speedup_vs_loop']:>9.1f}x {r['ours_over_floor']:>10.2f}x "
+            f"{r['cummax_flip_over_floor']:>9.2f}x  {r['equal_to_loop']}"
+        )
+    print("(ratios over floor: median of per-repetition ratios)")
+
+    targets = {}
+    for name, r in results.items():
+        size = int(name.split("_")[1])
+        checks = {"within_floor": r["ours_over_floor"] <= MAX_RATIO_TO_FLOOR}
+        if size in MIN_SPEEDUP_VS_LOOP:
+            checks["speedup_vs_loop"] = r["speedup_vs_loop"] >= MIN_SPEEDUP_VS_LOOP[size]
+        targets[name] = checks
+    print("targets met:", {name: all(c.values()) for name, c in targets.items()})
+
+    report = {
+        "environment": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "device": str(device),
+            "device_name": device_name(device),
+            "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+        },
+        "settings": {
+            "channels": args.channels,
+            "batch": args.batch,
+            "sizes": args.sizes,
+            "warmup": args.warmup,
+            "reps": args.reps,
+            "loop_warmup": args.loop_warmup,
+            "loop_reps": args.loop_reps,
+        },
+        "targets": {
+            "min_speedup_vs_loop": MIN_SPEEDUP_VS_LOOP,
+            "max_ratio_to_floor": MAX_RATIO_TO_FLOOR,
+            "met": targets,
+        },
+        "results": results,
+        "command": " ".join(
+            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
+        ),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+#!/usr/bin/env python
+"""
+anchorfree.cornernet timings (median over repetitions after warm-up):
+
+* decoding against K (corners kept per corner type: 10, 50, 100, 200) on one image of
+  Hourglass-104's output (a 128x128 grid, 80 classes; synthetic head outputs with 30 planted
+  objects on a noisy background, see :func:`synthetic_predictions`): ``decode`` (peaks, top-K,
+  the K x K pairing, best 1000 valid pairs) and the whole postprocessor with each suppression
+  (Gaussian and linear soft-NMS, hard NMS);
+* inference latency of CornerNet, CenterNet and FCOS side by side on the same embedded
+  validation images, through the whole model (preprocessing, backbone, head, decoding,
+  rescaling), with the CPU configs of each (``--*-weights`` to load trained checkpoints:
+  CornerNet's and FCOS's decoding time depends on how many candidates pass their thresholds);
+  the models alternate within each repetition so that machine load affects all alike;
+* target generation for 10/100/500 random boxes on a 511x511 input (128x128 grid, 80 classes).
+
+    python tools/benchmark_cornernet.py [--threads N] [--cornernet-weights A.pth ...]
+        [--out output/benchmark_cornernet.json]
+"""
+
+import argparse
+import copy
+import json
+import logging
+import os
+import sys
+
+import numpy as np
+import torch
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
+from bench_common import alternate, environment, summary, time_calls
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.data import DatasetCatalog
+from detectron2.structures import Boxes, Instances
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {
+    "cornernet": os.path.join(REPO, "configs", "CornerNet", "cornernet_hourglass_small_shapes.py"),
+    "centernet": os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_shapes.py"),
+    "fcos": os.path.join(REPO, "configs", "FCOS", "fcos_R_18_FPN_shapes.py"),
+}
+GRID = (128, 128)  # Hourglass-104's output for a 511x511 (padded 512x512) input
+STRIDE = 4
+INPUT_SIZE = (511, 511)
+NUM_CLASSES = 80
+NMS_TYPES = ("soft_gaussian", "soft_linear", "hard")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default=os.path.join("output", "benchmark_cornernet.json"))
+    for name in CONFIGS:
+        parser.add_argument(f"--{name}-weights", default="", help=f"checkpoint of {CONFIGS[name]}")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
+    )
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--decode-reps", type=int, default=20)
+    parser.add_argument("--decode-k", type=int, nargs="+", default=[10, 50, 100, 200])
+    parser.add_argument("--decode-objects", type=int, default=30)
+    parser.add_argument("--infer-reps", type=int, default=20)
+    parser.add_argument("--target-reps", type=int, default=30)
+    parser.add_argument("--target-boxes", type=int, nargs="+", default=[10, 100, 500])
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def synthetic_predictions(seed: int, num_objects: int) -> CornerPredictions:
+    """Head outputs with ``num_objects`` planted objects (both corners at probability ~0.9,
+    same class, embedding ``i`` for object ``i``) on a noisy background (logits N(-6, 1),
+    embeddings uniform over the objects' range, so that some background corners pair up)."""
+    generator = torch.Generator().manual_seed(seed)
+    height, width = GRID
+    shape = (1, NUM_CLASSES, height, width)
+    predictions = CornerPredictions(
+        tl_heatmap=torch.randn(shape, generator=generator) - 6.0,
+        br_heatmap=torch.randn(shape, generator=generator) - 6.0,
+        tl_embedding=torch.rand((1, 1, height, width), generator=generator) * num_objects,
+        br_embedding=torch.rand((1, 1, height, width), generator=generator) * num_objects,
+        tl_offset=torch.rand((1, 2, height, width), generator=generator),
+        br_offset=torch.rand((1, 2, height, width), generator=generator),
+    )
+    classes = torch.randint(0, NUM_CLASSES, (num_objects,), generator=generator)
+    tl_x = torch.randint(0, width // 2, (num_objects,), generator=generator)
+    tl_y = torch.randint(0, height // 2, (num_objects,), generator=generator)
+    br_x = tl_x + torch.randint(2, width // 2, (num_objects,), generator=generator)
+    br_y = tl_y + torch.randint(2, height // 2, (num_objects,), generator=generator)
+    embeddings = torch.arange(num_objects, dtype=torch.float32)
+    for corner, xs, ys in (("tl", tl_x, tl_y), ("br", br_x, br_y)):
+        getattr(predictions, f"{corner}_heatmap")[0, classes, ys, xs] = 2.2
+        getattr(predictions, f"{corner}_embedding")[0, 0, ys, xs] = embeddings
+    return predictions
+
+
+def bench_decoding(args):
+    predictions = synthetic_predictions(args.seed, args.decode_objects)
+    results = {}
+    for k in args.decode_k:
+        decoder = CornerNetPostprocessor(topk=k)
+        posts = {nms: CornerNetPostprocessor(topk=k, nms_type=nms) for nms in NMS_TYPES}
+        fns = {"decode": lambda: decoder.decode(predictions, STRIDE)}
+        for nms, post in posts.items():
+            fns[f"decode+{nms}"] = lambda post=post: post(predictions, STRIDE, [INPUT_SIZE])
+        times = alternate(fns, args.decode_reps, args.warmup)
+        (candidates,) = decoder.decode(predictions, STRIDE)
+        results[k] = {
+            **{name: summary(t) for name, t in times.items()},
+            "valid_pairs_kept": len(candidates.scores),
+            "detections": {
+                nms: len(post(predictions, STRIDE, [INPUT_SIZE])[0]) for nms, post in posts.items()
+            },
+        }
+    return results
+
+
+def validation_images(cfg, count: int):
+    cfg = copy.deepcopy(cfg)
+    mapper = instantiate(cfg.dataloader.test.mapper)
+    dicts = DatasetCatalog.get("anchorfree_shapes_val")[:count]
+    return [
+        {k: v for k, v in mapper(copy.deepcopy(d)).items() if k in ("image", "height", "width")}
+        for d in dicts
+    ]
+
+
+def bench_inference(args):
+    models, cfg = {}, None
+    for name, path in CONFIGS.items():
+        cfg = load_config(path)
+        torch.manual_seed(args.seed)
+        model = instantiate(cfg.model)
+        weights = getattr(args, f"{name}_weights")
+        if weights:
+            DetectionCheckpointer(model).load(weights)
+        models[name] = model.eval()
+    images = validation_images(cfg, 8)
+    counter = {name: 0 for name in models}
+
+    def runner(name):
+        def run():
+            with torch.no_grad():
+                models[name]([images[counter[name] % len(images)]])
+            counter[name] += 1
+
+        return run
+
+    times = alternate({name: runner(name) for name in models}, args.infer_reps, args.warmup)
+    return {
+        name: {
+            **summary(t),
+            "params_m": sum(p.numel() for p in models[name].parameters()) / 1e6,
+            "weights": getattr(args, f"{name}_weights") or "random init",
+        }
+        for name, t in times.items()
+    }
+
+
+def random_instances(num_boxes: int, rng: np.random.Generator) -> Instances:
+    """Boxes of log-uniform size 4-500 px and aspect ratio 1:3-3:1 inside a 511x511 input."""
+    height, width = INPUT_SIZE
+    size = np.exp(rng.uniform(np.log(4), np.log(500), num_boxes))
+    aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3), num_boxes))
+    w = np.minimum(size * np.sqrt(aspect), width - 1)
+    h = np.minimum(size / np.sqrt(aspect), height - 1)
+    x0 = rng.uniform(0, width - w)
+    y0 = rng.uniform(0, height - h)
+    inst = Instances(INPUT_SIZE)
+    inst.gt_boxes = Boxes(
+        torch.tensor(np.stack([x0, y0, x0 + w, y0 + h], axis=1), dtype=torch.float32)
+    )
+    inst.gt_classes = torch.tensor(rng.integers(0, NUM_CLASSES, num_boxes))
+    return inst
+
+
+def bench_targets(args):
+    generator = CornerNetTargetGenerator(num_classes=NUM_CLASSES)
+    rng = np.random.default_rng(args.seed)
+    results = {}
+    for num_boxes in args.target_boxes:
+        gt = [random_instances(num_boxes, rng)]
+        results[num_boxes] = summary(
+            time_calls(lambda: generator(GRID, STRIDE, gt), args.target_reps, args.warmup)
+        )
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.getLogger("detectron2").setLevel(logging.WARNING)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+
+    print(f"decoding, K in {args.decode_k} ...", flush=True)
+    decoding = bench_decoding(args)
+    print(f"inference: {args.infer_reps} images per model ...", flush=True)
+    inference = bench_inference(args)
+    print(f"target generation, {args.target_boxes} boxes ...", flush=True)
+    targets = bench_targets(args)
+
+    columns = ["decode"] + [f"decode+{nms}" for nms in NMS_TYPES]
+    print(f"\ndecoding, one {GRID[0]}x{GRID[1]} grid, {NUM_CLASSES} classes (median ms)")
+    header = f"{'K':>5} " + " ".join(f"{c:>20}" for c in columns) + f" {'valid pairs':>12}"
+    print(header)
+    print("-" * len(header))
+    for k, r in decoding.items():
+        cells = " ".join(f"{r[c]['median_ms']:>20.2f}" for c in columns)
+        print(f"{k:>5} {cells} {r['valid_pairs_kept']:>12}")
+
+    print("\ninference latency, one embedded validation image (median ms)")
+    for name, r in inference.items():
+        print(f"  {name:<10} {r['median_ms']:>9.1f}  ({r['params_m']:.1f}M params, {r['weights']})")
+
+    print(f"\ntarget generation, {INPUT_SIZE[0]}x{INPUT_SIZE[1]} input (median ms)")
+    for num_boxes, r in targets.items():
+        print(f"  {num_boxes:>4} boxes {r['median_ms']:>9.2f}")
+
+    report = {
+        "environment": environment(),
+        "configs": {name: os.path.relpath(path, REPO) for name, path in CONFIGS.items()},
+        "decoding_128x128_80_classes": {str(k): r for k, r in decoding.items()},
+        "inference_latency": inference,
+        "target_generation_511x511": {str(n): r for n, r in targets.items()},
+        "command": " ".join(
+            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
+        ),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
