@@ -150,7 +150,7 @@ def count_flops(model, adapter, inputs: List[dict]) -> float:
             return tuple(adapter.flat_outputs(model, tensor))
 
     with torch.no_grad():
-        images = model.preprocess_image(inputs)
+        images, _, _ = adapter.network(model, inputs)
         analysis = FlopCountAnalysis(Network().eval(), (images.tensor,))
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         logging.getLogger("fvcore").setLevel(logging.ERROR)

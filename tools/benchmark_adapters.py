@@ -113,11 +113,46 @@ class CenterNetAdapter:
         return lambda: model.target_generator(grid, model.stride, gt)
 
 
+class CornerNetAdapter:
+    """anchorfree.cornernet.CornerNet: inference reads the head of the last input feature."""
+
+    def network(self, model, inputs: List[dict]):
+        images = ImageList.from_tensors(
+            model._normalized_images(inputs), model.backbone.size_divisibility
+        )
+        (predictions,) = model.predict(images.tensor, all_heads=False)
+        return images, None, predictions
+
+    def flat_outputs(self, model, tensor: Tensor) -> List[Tensor]:
+        return list(model.predict(tensor, all_heads=False)[0])
+
+    def decode(self, model, images, features, predictions) -> List[Instances]:
+        candidates = model.postprocessor.decode(predictions, model.stride)
+        return [model.postprocessor.select(c, size)
+                for c, size in zip(candidates, images.image_sizes)]
+
+    def plant(self, model, predictions, num_objects: int, rng: np.random.Generator):
+        """``num_objects`` top-left and as many bottom-right corners, placed independently."""
+        tl, br = (plant_in_logits([m], model.num_classes, num_objects, rng)[0]
+                  for m in (predictions.tl_heatmap, predictions.br_heatmap))
+        return predictions._replace(tl_heatmap=tl, br_heatmap=br)
+
+    def num_predictions(self, model, predictions) -> int:
+        """Candidate corners per image: the cells of the output grid, for each corner type."""
+        return 2 * int(predictions.tl_heatmap[0, 0].numel())
+
+    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
+        (predictions,) = model.predict(images.tensor, all_heads=False)
+        grid = predictions.tl_heatmap.shape[-2:]
+        return lambda: model.target_generator(grid, model.stride, gt)
+
+
 ADAPTERS: Dict[str, object] = {
     "retinanet_d2": DenseDetectorAdapter(),
     "fcos_d2": DenseDetectorAdapter(),
     "fcos": AnchorFreeFCOSAdapter(),
     "centernet": CenterNetAdapter(),
+    "cornernet": CornerNetAdapter(),
 }
 
 

@@ -63,7 +63,7 @@ def anchor_table(report: dict, device: str) -> str:
             _fmt(_accuracy(report, slug).get("AP"), 2),
         ])
     return _table(
-        ["detector", "anchor-free", "predictions / image",
+        ["detector", "anchor-free", "dense candidates / image",
          *(f"targets, {n} objects (ms)" for n in shown), "detection settings to tune", "AP"],
         rows,
     )

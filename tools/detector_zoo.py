@@ -55,6 +55,8 @@ DETECTORS: Sequence[Detector] = (
              True, "anchorfree-d2", FCOS_SETTINGS),
     Detector("CenterNet", "centernet", "configs/CenterNet/centernet_R_18_shapes.py",
              True, "anchorfree-d2", CENTERNET_SETTINGS),
+    Detector("CornerNet", "cornernet", "configs/CornerNet/cornernet_hourglass_small_shapes.py",
+             True, "anchorfree-d2", CORNERNET_SETTINGS),
 )
 
 

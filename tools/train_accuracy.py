@@ -72,6 +72,16 @@ def final_metrics_of_training(output_dir: str) -> dict:
     return {k.split("/", 1)[1]: v for k, v in last.items() if k.startswith("bbox/")}
 
 
+def seed_of_run(output_dir: str):
+    """``train.seed`` as the training run saved it in its config.yaml (-1: not fixed)."""
+    from omegaconf import OmegaConf
+
+    path = os.path.join(output_dir, "config.yaml")
+    if not os.path.exists(path):
+        return None
+    return OmegaConf.select(OmegaConf.load(path), "train.seed")
+
+
 def evaluate(config: str, output_dir: str, opts) -> dict:
     # Imported here so that training runs in a fresh process without this one holding memory.
     import anchorfree.data  # noqa: F401  (registers the embedded dataset)
@@ -110,7 +120,7 @@ def main():
         report["detectors"][detector.slug] = {
             "name": detector.name,
             "config": detector.config,
-            "seed": args.seed,
+            "seed": seed_of_run(output_dir),
             "overrides": args.opts,
             "train_wall_s": seconds or previous.get("train_wall_s"),
             "bbox": metrics,
