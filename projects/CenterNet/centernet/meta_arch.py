@@ -6,13 +6,13 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from anchorfree.modeling.events import put_scalar
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import ImageList, Instances
-from detectron2.utils.events import get_event_storage
 
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses
@@ -20,15 +20,6 @@ from .postprocess import CenterNetPostprocessor, merge_flipped
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
 
 __all__ = ["CenterNet"]
-
-
-def _put_scalar(name: str, value: float) -> None:
-    """Record a training scalar when an ``EventStorage`` is active (as under a trainer)."""
-    try:
-        storage = get_event_storage()
-    except AssertionError:
-        return
-    storage.put_scalar(name, value)
 
 
 @META_ARCH_REGISTRY.register()
@@ -196,7 +187,7 @@ class CenterNet(nn.Module):
         for output in outputs:
             for name, value in self._losses(output, targets).items():
                 losses[name] = losses.get(name, 0.0) + value / len(outputs)
-        _put_scalar("centernet/num_objects_per_image", targets.num_objects / len(gt_instances))
+        put_scalar("centernet/num_objects_per_image", targets.num_objects / len(gt_instances))
         return losses
 
     def _losses(self, outputs: CenterNetOutputs, targets: CenterNetTargets) -> Dict[str, Tensor]:

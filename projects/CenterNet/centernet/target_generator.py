@@ -34,7 +34,11 @@ from typing import List, NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-from anchorfree.modeling.gaussian_targets import RADIUS_FORMULAS, draw_gaussians, heatmap_radii
+from anchorfree.modeling.gaussian_targets import (
+    check_radius_settings,
+    draw_gaussians,
+    heatmap_radii,
+)
 from detectron2.structures import Instances
 
 __all__ = ["CenterNetTargetGenerator", "CenterNetTargets"]
@@ -73,12 +77,7 @@ class CenterNetTargetGenerator:
                 gaussian_radius`: ``"published"`` with 0.7 (the CenterNet paper's code) or
                 ``"corrected"`` with 0.3 (CornerNet, mmdetection).
         """
-        if radius_formula not in RADIUS_FORMULAS:
-            raise ValueError(
-                f"radius_formula must be one of {RADIUS_FORMULAS}, got {radius_formula!r}"
-            )
-        if not 0.0 < min_overlap < 1.0:
-            raise ValueError(f"min_overlap must be in (0, 1), got {min_overlap}")
+        check_radius_settings(min_overlap, radius_formula)
         self.num_classes = int(num_classes)
         self.min_overlap = float(min_overlap)
         self.radius_formula = radius_formula

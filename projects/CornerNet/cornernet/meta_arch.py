@@ -7,11 +7,11 @@ import torch
 from torch import Tensor, nn
 
 from anchorfree.modeling.distributed import mean_over_workers
+from anchorfree.modeling.events import put_scalar
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import ImageList, Instances
-from detectron2.utils.events import get_event_storage
 
 from .head import CornerNetHead, CornerPredictions
 from .losses import cornernet_losses
@@ -19,15 +19,6 @@ from .postprocess import CornerNetPostprocessor, flip_candidates, merge_candidat
 from .target_generator import CornerNetTargetGenerator
 
 __all__ = ["CornerNet"]
-
-
-def _put_scalar(name: str, value: float) -> None:
-    """Record a training scalar when an ``EventStorage`` is active (as under a trainer)."""
-    try:
-        storage = get_event_storage()
-    except AssertionError:
-        return
-    storage.put_scalar(name, value)
 
 
 @META_ARCH_REGISTRY.register()
@@ -211,7 +202,7 @@ class CornerNet(nn.Module):
             predictions[0].tl_heatmap.shape[-2:], self.stride, gt_instances
         )
         normalizer = mean_over_workers(targets.num_objects)
-        _put_scalar("cornernet/num_objects_per_image", targets.num_objects / len(gt_instances))
+        put_scalar("cornernet/num_objects_per_image", targets.num_objects / len(gt_instances))
         losses: Dict[str, Tensor] = {}
         for head_predictions in predictions:
             for name, value in cornernet_losses(

@@ -6,11 +6,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.events import put_scalar
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import ImageList, Instances
-from detectron2.utils.events import get_event_storage
 
 from .head import FCOSHead
 from .losses import BOX_LOSS_TYPES, fcos_losses
@@ -20,15 +20,6 @@ from .target_generator import FCOSTargetGenerator, compute_points
 __all__ = ["AnchorFreeFCOS"]
 
 logger = logging.getLogger(__name__)
-
-
-def _put_scalar(name: str, value: float) -> None:
-    """Record a training scalar when an ``EventStorage`` is active (as under a trainer)."""
-    try:
-        storage = get_event_storage()
-    except AssertionError:
-        return
-    storage.put_scalar(name, value)
 
 
 @META_ARCH_REGISTRY.register()
@@ -188,7 +179,7 @@ class AnchorFreeFCOS(DenseDetector):
             box_loss_type=self.box_loss_type,
             centerness_weighted_box_loss=self.centerness_weighted_box_loss,
         )
-        _put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
+        put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
         return losses
 
     def forward_inference(

@@ -10,9 +10,24 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["RADIUS_FORMULAS", "draw_gaussians", "gaussian_radius", "heatmap_radii"]
+__all__ = [
+    "RADIUS_FORMULAS",
+    "check_radius_settings",
+    "draw_gaussians",
+    "gaussian_radius",
+    "heatmap_radii",
+]
 
 RADIUS_FORMULAS: Tuple[str, ...] = ("corrected", "published")
+
+
+def check_radius_settings(min_overlap: float, formula: str) -> None:
+    """Raise ``ValueError`` unless ``formula`` is known and ``0 < min_overlap < 1``: checked
+    when a target generator is built, not at the first batch."""
+    if formula not in RADIUS_FORMULAS:
+        raise ValueError(f"radius_formula must be one of {RADIUS_FORMULAS}, got {formula!r}")
+    if not 0.0 < min_overlap < 1.0:
+        raise ValueError(f"min_overlap must be in (0, 1), got {min_overlap}")
 
 
 def gaussian_radius(
@@ -41,8 +56,7 @@ def gaussian_radius(
     Returns:
         float radii with the shape of ``heights`` (not rounded; see :func:`heatmap_radii`).
     """
-    if formula not in RADIUS_FORMULAS:
-        raise ValueError(f"formula must be one of {RADIUS_FORMULAS}, got {formula!r}")
+    check_radius_settings(min_overlap, formula)
     h = heights.float()
     w = widths.float()
     t = float(min_overlap)
