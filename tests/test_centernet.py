@@ -5,6 +5,7 @@ every config and its yacs twin, the predictor, and an over-fit on embedded image
 with COCOEvaluator."""
 
 import copy
+import functools
 import glob
 import math
 import os
@@ -36,16 +37,22 @@ from anchorfree.modeling.backbones.resnet_stride4 import (
     bilinear_upsampling_weight,
 )
 from anchorfree.modeling.gaussian_targets import heatmap_radii
-from detectron2.config import CfgNode, get_cfg, instantiate
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import DefaultPredictor
-from detectron2.evaluation import COCOEvaluator
+from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
+    check_default_predictor,
+    check_training_step,
+    instances,
+    odd_sized_batches,
+    one_thread,
+    overfit_set,
+    random_input,
+    train_until_ap50,
+    two_object_batch,
+)
+from detectron2.config import CfgNode, instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import Backbone, build_model
 from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock
-from detectron2.structures import Boxes, Instances
-from detectron2.utils.events import EventStorage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CENTERNET_CONFIGS = os.path.join(REPO, "configs", "CenterNet")
@@ -53,29 +60,13 @@ LAZY_CONFIGS = sorted(glob.glob(os.path.join(CENTERNET_CONFIGS, "*.py")))
 YACS_CONFIGS = sorted(glob.glob(os.path.join(CENTERNET_CONFIGS, "*.yaml")))
 SHAPES_LAZY = os.path.join(CENTERNET_CONFIGS, "centernet_R_18_shapes.py")
 SHAPES_YACS = os.path.join(CENTERNET_CONFIGS, "centernet_R_18_shapes.yaml")
-TINY_TRAIN = "anchorfree_shapes_tiny_train"
 LOSS_KEYS = {"loss_centernet_hm", "loss_centernet_wh", "loss_centernet_offset"}
 BGR_MEAN = [103.530, 116.280, 123.675]
 BGR_STD = [57.375, 57.120, 58.395]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads competing with
-    another process make training steps up to 10x slower; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def instances(boxes, classes, image_size=(64, 64), crowd=None):
-    inst = Instances(image_size)
-    inst.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
-    inst.gt_classes = torch.tensor(classes, dtype=torch.long)
-    if crowd is not None:
-        inst.gt_is_crowd = torch.tensor(crowd, dtype=torch.bool)
-    return inst
+# Every parameter gets a finite gradient.
+check_losses_and_gradients = functools.partial(
+    check_training_step, loss_keys=LOSS_KEYS, every_parameter=True
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -442,29 +433,6 @@ def small_model(num_classes=NUM_CLASSES, width=16, neck=(64, 32, 16), norm=group
     )
 
 
-def random_input(height, width, boxes, classes, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    image = torch.randint(0, 256, (3, height, width), generator=generator).to(torch.uint8)
-    return {
-        "image": image,
-        "instances": instances(boxes, classes, (height, width)),
-        "height": height,
-        "width": width,
-    }
-
-
-def check_losses_and_gradients(model, batch):
-    model.train()
-    model.zero_grad()
-    with EventStorage():
-        losses = model(batch)
-    assert set(losses) == LOSS_KEYS
-    assert all(torch.isfinite(v) for v in losses.values()), losses
-    sum(losses.values()).backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    return losses
-
-
 def test_training_with_empty_images():
     torch.manual_seed(0)
     model = small_model()
@@ -477,22 +445,11 @@ def test_training_with_empty_images():
     )
 
 
-@pytest.mark.parametrize(
-    "sizes", [[(200, 249)], [(200, 249), (131, 97), (256, 300)]], ids=["batch1", "batch3"]
-)
+@odd_sized_batches
 def test_training_and_inference_batch_sizes_and_odd_image_sizes(sizes):
     torch.manual_seed(0)
     model = small_model()
-    batch = [
-        random_input(
-            h,
-            w,
-            [[5, 7, w * 0.6, h * 0.5], [w * 0.3, h * 0.2, w - 1, h - 2]],
-            [0, NUM_CLASSES - 1],
-            seed=i,
-        )
-        for i, (h, w) in enumerate(sizes)
-    ]
+    batch = two_object_batch(sizes)
     losses = check_losses_and_gradients(model, batch)
     assert losses["loss_centernet_wh"] > 0 and losses["loss_centernet_offset"] > 0
     model.eval()
@@ -730,20 +687,12 @@ def test_paper_settings():
 
 
 def test_default_predictor_with_yaml_twin(tmp_path):
-    cfg = get_cfg()
-    add_centernet_config(cfg)
-    cfg.merge_from_file(SHAPES_YACS)
-    torch.manual_seed(0)
-    weights = tmp_path / "model.pth"
-    torch.save({"model": build_model(cfg).state_dict()}, weights)
-    cfg.MODEL.WEIGHTS = str(weights)
-    cfg.MODEL.CENTERNET.FLIP_TEST = True
-    cfg.MODEL.CENTERNET.NMS_TEST = True
-    predictor = DefaultPredictor(cfg)
-    image = np.random.default_rng(0).integers(0, 256, (201, 249, 3), dtype=np.uint8)
-    result = predictor(image)["instances"]
-    assert result.image_size == (201, 249) and 0 < len(result) <= 100
-    assert result.pred_classes.max() < NUM_CLASSES
+    check_default_predictor(
+        add_centernet_config,
+        SHAPES_YACS,
+        tmp_path,
+        ["MODEL.CENTERNET.FLIP_TEST", True, "MODEL.CENTERNET.NMS_TEST", True],
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -756,41 +705,11 @@ def test_overfits_four_embedded_images(tmp_path):
     augmentation, the paper's targets, losses and decoding on ResNet-18 at half width with an
     upsampling neck of 128/64/32 channels, AdamW: AP50 >= 0.9 on those images within 140
     iterations (about 100 suffice, ~80 s on one core)."""
-    dicts = [d for d in DatasetCatalog.get(TINY_TRAIN) if d["annotations"]][:4]
-    name = "anchorfree_centernet_test_overfit4"
-    if name not in DatasetCatalog.list():
-        DatasetCatalog.register(name, lambda: copy.deepcopy(dicts))
-        MetadataCatalog.get(name).set(thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes)
-    cfg = load_config(SHAPES_LAZY)
-    cfg.dataloader.train.mapper.augmentations = []
-    mapper = instantiate(cfg.dataloader.train.mapper)
-    batch = [mapper(copy.deepcopy(d)) for d in dicts]
+    data = overfit_set("anchorfree_centernet_test_overfit4", load_config(SHAPES_LAZY))
     torch.manual_seed(0)
     model = small_model(width=32, neck=(128, 64, 32), norm="GN")
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
-
-    def ap50():
-        model.eval()
-        evaluator = COCOEvaluator(name, output_dir=str(tmp_path))
-        evaluator.reset()
-        with torch.no_grad():
-            for x, d in zip(batch, dicts):
-                evaluator.process([{"image_id": d["image_id"]}], model([{"image": x["image"]}]))
-        model.train()
-        return evaluator.evaluate()["bbox"]["AP50"]
-
-    scores = []
-    model.train()
-    with EventStorage():
-        for iteration in range(1, 141):
-            for group in optimizer.param_groups:
-                group["lr"] = 2e-3 * min(1.0, iteration / 20)
-            loss = sum(model(batch).values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if iteration % 20 == 0 and iteration >= 80:
-                scores.append(ap50())
-                if scores[-1] >= 90:
-                    break
+    scores = train_until_ap50(
+        model, optimizer, 2e-3, data, str(tmp_path), max_iter=140, eval_every=20, eval_from=80
+    )
     assert scores[-1] >= 90, scores

@@ -3,6 +3,7 @@ known values, training edge cases (empty images, batch sizes, odd sizes), every 
 predictor, and an over-fit on embedded images evaluated with COCOEvaluator."""
 
 import copy
+import functools
 import glob
 import math
 import os
@@ -24,12 +25,21 @@ from anchorfree.fcos import (
     iou_loss,
 )
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
-from detectron2.config import CfgNode, get_cfg, instantiate
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import DefaultPredictor
-from detectron2.evaluation import COCOEvaluator
+from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
+    build_shapes_model,
+    check_default_predictor,
+    check_training_step,
+    instances,
+    logit,
+    odd_sized_batches,
+    one_thread,
+    overfit_set,
+    random_input,
+    train_until_ap50,
+    two_object_batch,
+)
+from detectron2.config import CfgNode, instantiate
 from detectron2.modeling import build_model
-from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,27 +48,9 @@ LAZY_CONFIGS = sorted(glob.glob(os.path.join(FCOS_CONFIGS, "*.py")))
 YACS_CONFIGS = sorted(glob.glob(os.path.join(FCOS_CONFIGS, "*.yaml")))
 SHAPES_LAZY = os.path.join(FCOS_CONFIGS, "fcos_R_18_FPN_shapes.py")
 SHAPES_YACS = os.path.join(FCOS_CONFIGS, "fcos_R_18_FPN_shapes.yaml")
-TINY_TRAIN = "anchorfree_shapes_tiny_train"
 STRIDES = [8, 16, 32, 64, 128]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads competing with
-    another process make training steps up to 10x slower; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def instances(boxes, classes, image_size=(64, 64), crowd=None):
-    inst = Instances(image_size)
-    inst.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
-    inst.gt_classes = torch.tensor(classes, dtype=torch.long)
-    if crowd is not None:
-        inst.gt_is_crowd = torch.tensor(crowd, dtype=torch.bool)
-    return inst
+LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
+check_losses_and_gradients = functools.partial(check_training_step, loss_keys=LOSS_KEYS)
 
 
 def grid_shapes(height, width, strides=STRIDES):
@@ -271,10 +263,6 @@ def test_centerness_on_known_values():
 # ------------------------------------------------------------------------------------------
 
 
-def logit(p):
-    return math.log(p / (1 - p))
-
-
 def test_decode_synthetic_predictions():
     """Two levels (strides 8 and 16) of a 32x32 image, 3 classes, background logits -10."""
     points = compute_points([(4, 4), (2, 2)], [8, 16])
@@ -328,35 +316,6 @@ def shapes_cfg():
     return load_config(SHAPES_LAZY)
 
 
-def build_shapes_model(cfg, seed=0):
-    torch.manual_seed(seed)
-    return instantiate(cfg.model)
-
-
-def random_input(height, width, boxes, classes, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    image = torch.randint(0, 256, (3, height, width), generator=generator).to(torch.uint8)
-    return {
-        "image": image,
-        "instances": instances(boxes, classes, (height, width)),
-        "height": height,
-        "width": width,
-    }
-
-
-def check_losses_and_gradients(model, batch):
-    model.train()
-    model.zero_grad()
-    with EventStorage():
-        losses = model(batch)
-    assert set(losses) == {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
-    assert all(torch.isfinite(v) for v in losses.values()), losses
-    sum(losses.values()).backward()
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
-    return losses
-
-
 def test_training_with_empty_images(shapes_cfg):
     model = build_shapes_model(shapes_cfg)
     empty = random_input(200, 249, [], [])
@@ -371,21 +330,10 @@ def test_training_with_empty_images(shapes_cfg):
     )
 
 
-@pytest.mark.parametrize(
-    "sizes", [[(200, 249)], [(200, 249), (131, 97), (256, 300)]], ids=["batch1", "batch3"]
-)
+@odd_sized_batches
 def test_training_and_inference_batch_sizes_and_odd_image_sizes(shapes_cfg, sizes):
     model = build_shapes_model(shapes_cfg)
-    batch = [
-        random_input(
-            h,
-            w,
-            [[5, 7, w * 0.6, h * 0.5], [w * 0.3, h * 0.2, w - 1, h - 2]],
-            [0, NUM_CLASSES - 1],
-            seed=i,
-        )
-        for i, (h, w) in enumerate(sizes)
-    ]
+    batch = two_object_batch(sizes)
     losses = check_losses_and_gradients(model, batch)
     assert losses["loss_fcos_loc"] > 0
     model.eval()
@@ -539,19 +487,9 @@ def test_paper_and_improved_settings():
 
 
 def test_default_predictor_with_yaml_twin(tmp_path):
-    cfg = get_cfg()
-    add_fcos_config(cfg)
-    cfg.merge_from_file(SHAPES_YACS)
-    torch.manual_seed(0)
-    weights = tmp_path / "model.pth"
-    torch.save({"model": build_model(cfg).state_dict()}, weights)
-    cfg.MODEL.WEIGHTS = str(weights)
-    cfg.MODEL.FCOS.SCORE_THRESH_TEST = 0.0
-    predictor = DefaultPredictor(cfg)
-    image = np.random.default_rng(0).integers(0, 256, (201, 249, 3), dtype=np.uint8)
-    result = predictor(image)["instances"]
-    assert result.image_size == (201, 249) and 0 < len(result) <= 100
-    assert result.pred_classes.max() < NUM_CLASSES
+    check_default_predictor(
+        add_fcos_config, SHAPES_YACS, tmp_path, ["MODEL.FCOS.SCORE_THRESH_TEST", 0.0]
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -562,40 +500,10 @@ def test_default_predictor_with_yaml_twin(tmp_path):
 def test_overfits_four_embedded_images(shapes_cfg, tmp_path):
     """The first 4 non-empty images of the tiny embedded split (31 objects, 8-218 px), no
     augmentation, AdamW: AP50 >= 0.9 on those images within 60 iterations (about 40 suffice)."""
-    dicts = [d for d in DatasetCatalog.get(TINY_TRAIN) if d["annotations"]][:4]
-    name = "anchorfree_fcos_test_overfit4"
-    if name not in DatasetCatalog.list():
-        DatasetCatalog.register(name, lambda: copy.deepcopy(dicts))
-        MetadataCatalog.get(name).set(thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes)
-    cfg = copy.deepcopy(shapes_cfg)
-    cfg.dataloader.train.mapper.augmentations = []
-    mapper = instantiate(cfg.dataloader.train.mapper)
-    batch = [mapper(copy.deepcopy(d)) for d in dicts]
-    model = build_shapes_model(cfg)
+    data = overfit_set("anchorfree_fcos_test_overfit4", shapes_cfg)
+    model = build_shapes_model(shapes_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-
-    def ap50():
-        model.eval()
-        evaluator = COCOEvaluator(name, output_dir=str(tmp_path))
-        evaluator.reset()
-        with torch.no_grad():
-            for x, d in zip(batch, dicts):
-                evaluator.process([{"image_id": d["image_id"]}], model([{"image": x["image"]}]))
-        model.train()
-        return evaluator.evaluate()["bbox"]["AP50"]
-
-    scores = []
-    model.train()
-    with EventStorage():
-        for iteration in range(1, 61):
-            for group in optimizer.param_groups:
-                group["lr"] = 1e-3 * min(1.0, iteration / 20)
-            loss = sum(model(batch).values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if iteration % 20 == 0 and iteration >= 40:
-                scores.append(ap50())
-                if scores[-1] >= 90:
-                    break
+    scores = train_until_ap50(
+        model, optimizer, 1e-3, data, str(tmp_path), max_iter=60, eval_every=20, eval_from=40
+    )
     assert scores[-1] >= 90, scores

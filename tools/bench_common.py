@@ -2,34 +2,45 @@
 
 import ctypes
 import ctypes.util
+import json
 import os
 import platform
 import statistics
 import sys
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 
 def synchronize(device: str) -> None:
+    """Wait for ``device`` ("cuda", "cuda:1", ...) to finish its queued work; no-op on CPU."""
     if device.startswith("cuda"):
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def alternate(
-    fns: Dict[str, Callable[[], None]], reps: int, warmup: int, device: str = "cpu"
+    fns: Dict[str, Callable[[], None]],
+    reps: int,
+    warmup: int,
+    device: str = "cpu",
+    progress: bool = False,
 ) -> Dict[str, List[float]]:
     """Run every fn ``warmup`` times, then ``reps`` timed rounds; the order alternates so that
-    drifting machine load affects every fn alike. Returns seconds per call."""
+    drifting machine load affects every fn alike. Returns seconds per call. ``progress``: a
+    transient tqdm bar over the rounds."""
     names = list(fns)
     for _ in range(warmup):
         for name in names:
             fns[name]()
     times = {name: [] for name in names}
-    for rep in range(reps):
+    rounds = range(reps)
+    if progress:
+        rounds = tqdm(rounds, desc=", ".join(names)[:60], leave=False)
+    for rep in rounds:
         for name in names if rep % 2 == 0 else reversed(names):
             synchronize(device)
             start = time.perf_counter()
@@ -133,3 +144,45 @@ def environment() -> Dict[str, object]:
     if torch.cuda.is_available():
         env["cuda_device"] = torch.cuda.get_device_name(0)
     return env
+
+
+def random_instances(
+    num_boxes: int,
+    rng: np.random.Generator,
+    image_size: Tuple[int, int],
+    num_classes: int,
+    sizes: Tuple[float, float],
+):
+    """``Instances`` of ``num_boxes`` boxes inside an image of ``image_size`` (height, width):
+    size (square root of the area) log-uniform in ``sizes`` px, aspect ratio log-uniform in
+    1:3-3:1 (clipped to the image), classes uniform."""
+    # Imported here: detectron2.structures needs anchorfree's stand-in for detectron2._C,
+    # which the scripts import first.
+    from detectron2.structures import Boxes, Instances
+
+    height, width = image_size
+    size = np.exp(rng.uniform(np.log(sizes[0]), np.log(sizes[1]), num_boxes))
+    aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3), num_boxes))
+    w = np.minimum(size * np.sqrt(aspect), width - 1)
+    h = np.minimum(size / np.sqrt(aspect), height - 1)
+    x0 = rng.uniform(0, width - w)
+    y0 = rng.uniform(0, height - h)
+    inst = Instances(tuple(image_size))
+    inst.gt_boxes = Boxes(
+        torch.tensor(np.stack([x0, y0, x0 + w, y0 + h], axis=1), dtype=torch.float32)
+    )
+    inst.gt_classes = torch.tensor(rng.integers(0, num_classes, num_boxes))
+    return inst
+
+
+def write_json_report(report: Dict[str, object], path: str, argv: Optional[Sequence[str]] = None):
+    """Add ``report["command"]`` (the script's name and its arguments: ``argv`` where ``main``
+    was given them, else the command line's), write ``report`` as indented JSON to ``path``
+    (creating its folder) and print where. Returns ``report``."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    report["command"] = " ".join([os.path.basename(sys.argv[0])] + arguments)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {path}")
+    return report

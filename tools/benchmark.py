@@ -47,7 +47,14 @@ from tqdm import tqdm
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
-from bench_common import alternate, environment, peak_memory_mib, summary, time_calls
+from bench_common import (
+    alternate,
+    environment,
+    peak_memory_mib,
+    random_instances,
+    summary,
+    time_calls,
+)
 from benchmark_adapters import adapter_for
 from benchmark_report import write_report
 from detector_zoo import Detector, select
@@ -116,25 +123,6 @@ def resized(image: torch.Tensor, size: int) -> dict:
         image[None].float(), size=(size, size), mode="bilinear", align_corners=False
     )[0].round().clamp(0, 255).to(torch.uint8)
     return {"image": scaled, "height": size, "width": size}
-
-
-def random_instances(num_objects: int, rng: np.random.Generator, image_size, num_classes: int):
-    """Boxes of log-uniform side 8-400 px and aspect ratio 1:3-3:1 inside the image."""
-    from detectron2.structures import Boxes, Instances
-
-    height, width = image_size
-    side = np.exp(rng.uniform(np.log(8), np.log(400), num_objects))
-    aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3), num_objects))
-    w = np.minimum(side * np.sqrt(aspect), width - 1)
-    h = np.minimum(side / np.sqrt(aspect), height - 1)
-    x0 = rng.uniform(0, width - w)
-    y0 = rng.uniform(0, height - h)
-    instances = Instances(image_size)
-    instances.gt_boxes = Boxes(
-        torch.tensor(np.stack([x0, y0, x0 + w, y0 + h], axis=1), dtype=torch.float32)
-    )
-    instances.gt_classes = torch.tensor(rng.integers(0, num_classes, num_objects))
-    return instances
 
 
 def count_flops(model, adapter, inputs: List[dict]) -> float:
@@ -259,7 +247,8 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
         results[slug]["decode_by_objects"] = {}
     for num_objects in tqdm(args.objects, desc=f"{device}: objects", leave=False):
         for slug, (_, model, _, adapter) in built.items():
-            gt = [random_instances(num_objects, rng, TARGET_IMAGE_SIZE, model.num_classes)]
+            gt = [random_instances(num_objects, rng, TARGET_IMAGE_SIZE, model.num_classes,
+                                   sizes=(8, 400))]
             gt = [g.to(device) for g in gt]
             blank = [{"image": torch.zeros(3, *TARGET_IMAGE_SIZE, dtype=torch.uint8, device=device),
                       "height": TARGET_IMAGE_SIZE[0], "width": TARGET_IMAGE_SIZE[1]}]

@@ -26,16 +26,12 @@ anchorfree.centernet measured against what the issue asks (prints a table, write
 
 import argparse
 import copy
-import json
 import logging
 import math
 import os
-import platform
 import statistics
-import sys
 import tempfile
-import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -46,6 +42,7 @@ import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.centernet import CenterNetTargetGenerator, merge_flipped
 from anchorfree.config import load_config
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
+from bench_common import alternate, environment, write_json_report
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.evaluation import COCOEvaluator
@@ -85,22 +82,6 @@ def parse_args(argv=None):
     parser.add_argument("--objects", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def alternate(fns: Dict[str, Callable[[], None]], reps: int, warmup: int) -> Dict[str, List[float]]:
-    """Run every fn ``warmup`` times, then ``reps`` timed rounds, the order alternating so that
-    drifting machine load affects all alike. Returns seconds per call."""
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times = {name: [] for name in names}
-    for rep in tqdm(range(reps), desc=", ".join(names)[:60], leave=False):
-        for name in names if rep % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def median_ms(times: List[float]) -> float:
@@ -201,6 +182,7 @@ def bench_targets(args) -> Dict[str, Dict[str, float]]:
             },
             args.target_reps,
             args.warmup,
+            progress=True,
         )
         batched = median_ms(times["batched"])
         results[str(num_objects)] = {
@@ -248,7 +230,9 @@ def bench_latency(args) -> Dict[str, float]:
 
         return run
 
-    times = alternate({n: runner(m) for n, m in models.items()}, args.reps, args.warmup)
+    times = alternate(
+        {n: runner(m) for n, m in models.items()}, args.reps, args.warmup, progress=True
+    )
     return {name: median_ms(t) for name, t in times.items()}
 
 
@@ -275,7 +259,9 @@ def bench_decode_share(args) -> Dict[str, Dict[str, float]]:
                 )
                 detector_postprocess(result, INPUT_SIZE, INPUT_SIZE)
 
-        times = alternate({"forward": forward, "decode": decode}, args.reps, args.warmup)
+        times = alternate(
+            {"forward": forward, "decode": decode}, args.reps, args.warmup, progress=True
+        )
         results[name] = {
             "forward_ms": median_ms(times["forward"]),
             "decode_ms": median_ms(times["decode"]),
@@ -372,29 +358,14 @@ def main(argv=None):
             print(f"{name:<32} AP {r['AP']:.2f}  AP50 {r['AP50']:.2f}  AP75 {r['AP75']:.2f}")
 
     report = {
-        "environment": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-            "device": "cpu",
-        },
+        "environment": {**environment(), "device": "cpu"},
         "target_generation": targets,
         "decode_share": decode,
         "latency_ms": latency,
         "ap_without_and_with_nms": nms if nms is not None else "skipped: no --weights",
         "weights": args.weights or None,
-        "command": " ".join(
-            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
-        ),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"\nwrote {args.out}")
-    return report
+    return write_json_report(report, args.out, argv)
 
 
 if __name__ == "__main__":

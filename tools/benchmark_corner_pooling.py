@@ -24,13 +24,9 @@ The issue asks: ours >= 10x faster than the loop at 128x128 and >= 40x at 256x25
 """
 
 import argparse
-import json
 import os
 import platform
-import statistics
-import sys
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import torch
 from torch import Tensor
@@ -42,6 +38,7 @@ from anchorfree.cornernet.corner_pooling import (
     right_pool,
     top_pool,
 )
+from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 
 ROWS, COLS = 2, 3
 # The issue's targets.
@@ -70,24 +67,23 @@ def floor(a: Tensor, b: Tensor) -> Tensor:
     return torch.cummax(a, ROWS).values + torch.cummax(b, COLS).values
 
 
+def corner_methods(row_pool, col_pool, reverse: bool) -> Dict[str, PoolPair]:
+    """method -> f(a, b): ``row_pool(a) + col_pool(b)`` (a corner's pools along H and W, over
+    positions i..L-1 when ``reverse``, else 0..i) by each method."""
+    return {
+        "ours": lambda a, b: row_pool(a) + col_pool(b),
+        "cummax_flip": lambda a, b: (
+            _cummax_scan_max(a, ROWS, reverse) + _cummax_scan_max(b, COLS, reverse)
+        ),
+        "floor": floor,
+        "loop": lambda a, b: reference_pool(a, ROWS, reverse) + reference_pool(b, COLS, reverse),
+    }
+
+
 # corner -> method -> f(a, b), the corner's two pools of a and b summed.
 METHODS: Dict[str, Dict[str, PoolPair]] = {
-    "TL": {
-        "ours": lambda a, b: top_pool(a) + left_pool(b),
-        "cummax_flip": lambda a, b: (
-            _cummax_scan_max(a, ROWS, True) + _cummax_scan_max(b, COLS, True)
-        ),
-        "floor": floor,
-        "loop": lambda a, b: reference_pool(a, ROWS, True) + reference_pool(b, COLS, True),
-    },
-    "BR": {
-        "ours": lambda a, b: bottom_pool(a) + right_pool(b),
-        "cummax_flip": lambda a, b: (
-            _cummax_scan_max(a, ROWS, False) + _cummax_scan_max(b, COLS, False)
-        ),
-        "floor": floor,
-        "loop": lambda a, b: reference_pool(a, ROWS, False) + reference_pool(b, COLS, False),
-    },
+    "TL": corner_methods(top_pool, left_pool, reverse=True),
+    "BR": corner_methods(bottom_pool, right_pool, reverse=False),
 }
 FAST_METHODS = ["ours", "cummax_flip", "floor"]
 
@@ -113,8 +109,8 @@ def parse_args(argv=None):
 
 
 class Case:
-    """Two pooled inputs and an output gradient of one size; ``run(f)`` times one forward +
-    backward of ``f``."""
+    """Two pooled inputs and an output gradient of one size; ``timed(methods)`` times one
+    forward + backward of each method."""
 
     def __init__(self, shape, device: torch.device, seed: int):
         generator = torch.Generator().manual_seed(seed)
@@ -130,41 +126,11 @@ class Case:
         out.backward(self.grad)
         return out.detach(), self.a.grad, self.b.grad
 
-    def run(self, fn: PoolPair) -> float:
-        self.sync()
-        start = time.perf_counter()
-        self.forward_backward(fn)
-        self.sync()
-        return time.perf_counter() - start
-
-    def sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-
-def alternate(case: Case, fns: Dict[str, PoolPair], reps: int, warmup: int):
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            case.run(fns[name])
-    times: Dict[str, List[float]] = {name: [] for name in names}
-    for rep in range(reps):
-        for name in names if rep % 2 == 0 else reversed(names):
-            times[name].append(case.run(fns[name]))
-    return times
-
-
-def summary(times: List[float]) -> Dict[str, float]:
-    return {
-        "median_ms": 1000 * statistics.median(times),
-        "min_ms": 1000 * min(times),
-        "n": len(times),
-    }
-
-
-def paired_ratio(times: Dict[str, List[float]], num: str, den: str) -> float:
-    """Median over repetitions of num/den within the same repetition."""
-    return statistics.median(a / b for a, b in zip(times[num], times[den]))
+    def timed(self, methods: Dict[str, PoolPair], reps: int, warmup: int):
+        """Seconds per forward + backward of each method, alternating within each repetition
+        (bench_common.alternate, synchronizing the device around each call)."""
+        calls = {name: lambda fn=fn: self.forward_backward(fn) for name, fn in methods.items()}
+        return alternate(calls, reps, warmup, device=str(self.device))
 
 
 def device_name(device: torch.device) -> str:
@@ -184,8 +150,8 @@ def main(argv=None):
         case = Case(shape, device, args.seed)
         for corner, methods in METHODS.items():
             print(f"{corner} {size}x{size} ...", flush=True)
-            fast = alternate(case, {m: methods[m] for m in FAST_METHODS}, args.reps, args.warmup)
-            loop = alternate(case, {"loop": methods["loop"]}, args.loop_reps, args.loop_warmup)
+            fast = case.timed({m: methods[m] for m in FAST_METHODS}, args.reps, args.warmup)
+            loop = case.timed({"loop": methods["loop"]}, args.loop_reps, args.loop_warmup)
             ours_result = case.forward_backward(methods["ours"])
             loop_result = case.forward_backward(methods["loop"])
             entry = {name: summary(t) for name, t in {**fast, **loop}.items()}
@@ -227,14 +193,9 @@ def main(argv=None):
 
     report = {
         "environment": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
+            **environment(),
             "device": str(device),
             "device_name": device_name(device),
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
         },
         "settings": {
             "channels": args.channels,
@@ -251,15 +212,8 @@ def main(argv=None):
             "met": targets,
         },
         "results": results,
-        "command": " ".join(
-            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
-        ),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"\nwrote {args.out}")
-    return report
+    return write_json_report(report, args.out, argv)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ anchorfree.cornernet timings (median over repetitions after warm-up):
 
 import argparse
 import copy
-import json
 import logging
 import os
-import sys
 
 import numpy as np
 import torch
@@ -32,11 +30,17 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
 from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
-from bench_common import alternate, environment, summary, time_calls
+from bench_common import (
+    alternate,
+    environment,
+    random_instances,
+    summary,
+    time_calls,
+    write_json_report,
+)
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
-from detectron2.structures import Boxes, Instances
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
@@ -162,29 +166,13 @@ def bench_inference(args):
     }
 
 
-def random_instances(num_boxes: int, rng: np.random.Generator) -> Instances:
-    """Boxes of log-uniform size 4-500 px and aspect ratio 1:3-3:1 inside a 511x511 input."""
-    height, width = INPUT_SIZE
-    size = np.exp(rng.uniform(np.log(4), np.log(500), num_boxes))
-    aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3), num_boxes))
-    w = np.minimum(size * np.sqrt(aspect), width - 1)
-    h = np.minimum(size / np.sqrt(aspect), height - 1)
-    x0 = rng.uniform(0, width - w)
-    y0 = rng.uniform(0, height - h)
-    inst = Instances(INPUT_SIZE)
-    inst.gt_boxes = Boxes(
-        torch.tensor(np.stack([x0, y0, x0 + w, y0 + h], axis=1), dtype=torch.float32)
-    )
-    inst.gt_classes = torch.tensor(rng.integers(0, NUM_CLASSES, num_boxes))
-    return inst
-
-
 def bench_targets(args):
     generator = CornerNetTargetGenerator(num_classes=NUM_CLASSES)
     rng = np.random.default_rng(args.seed)
     results = {}
     for num_boxes in args.target_boxes:
-        gt = [random_instances(num_boxes, rng)]
+        # Boxes of log-uniform size 4-500 px and aspect ratio 1:3-3:1 inside the input.
+        gt = [random_instances(num_boxes, rng, INPUT_SIZE, NUM_CLASSES, sizes=(4, 500))]
         results[num_boxes] = summary(
             time_calls(lambda: generator(GRID, STRIDE, gt), args.target_reps, args.warmup)
         )
@@ -227,15 +215,8 @@ def main(argv=None):
         "decoding_128x128_80_classes": {str(k): r for k, r in decoding.items()},
         "inference_latency": inference,
         "target_generation_511x511": {str(n): r for n, r in targets.items()},
-        "command": " ".join(
-            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
-        ),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"\nwrote {args.out}")
-    return report
+    return write_json_report(report, args.out, argv)
 
 
 if __name__ == "__main__":

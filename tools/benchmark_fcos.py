@@ -27,10 +27,8 @@ with random initialization every point passes Detectron2's threshold (``sqrt(cls
 
 import argparse
 import copy
-import json
 import logging
 import os
-import sys
 from typing import Dict
 
 import numpy as np
@@ -40,11 +38,17 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
 from anchorfree.fcos import FCOSTargetGenerator
-from bench_common import alternate, environment, paired_ratio, summary
+from bench_common import (
+    alternate,
+    environment,
+    paired_ratio,
+    random_instances,
+    summary,
+    write_json_report,
+)
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
-from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,23 +151,6 @@ def bench_training(models, batch, lr, args):
         return alternate({name: runner(name) for name in models}, args.train_reps, args.warmup)
 
 
-def random_instances(num_boxes: int, rng: np.random.Generator) -> Instances:
-    """Boxes of log-uniform size 8-800 px and aspect ratio 1:3-3:1 inside an 800x1333 image."""
-    height, width = ASSIGN_IMAGE
-    size = np.exp(rng.uniform(np.log(8), np.log(800), num_boxes))
-    aspect = np.exp(rng.uniform(np.log(1 / 3), np.log(3), num_boxes))
-    w = np.minimum(size * np.sqrt(aspect), width - 1)
-    h = np.minimum(size / np.sqrt(aspect), height - 1)
-    x0 = rng.uniform(0, width - w)
-    y0 = rng.uniform(0, height - h)
-    inst = Instances(ASSIGN_IMAGE)
-    inst.gt_boxes = Boxes(
-        torch.tensor(np.stack([x0, y0, x0 + w, y0 + h], axis=1), dtype=torch.float32)
-    )
-    inst.gt_classes = torch.tensor(rng.integers(0, 80, num_boxes))
-    return inst
-
-
 def bench_assignment(d2_model, args):
     generator = FCOSTargetGenerator(num_classes=80)
     features = [torch.zeros(1, 1, h, w) for h, w in ASSIGN_SHAPES]
@@ -172,7 +159,8 @@ def bench_assignment(d2_model, args):
     rng = np.random.default_rng(args.seed)
     results = {}
     for num_boxes in args.assign_boxes:
-        gt = [random_instances(num_boxes, rng)]
+        # Boxes of log-uniform size 8-800 px and aspect ratio 1:3-3:1 inside the image.
+        gt = [random_instances(num_boxes, rng, ASSIGN_IMAGE, 80, sizes=(8, 800))]
         times = alternate(
             {
                 "ours": lambda: generator(ASSIGN_SHAPES, STRIDES, gt),
@@ -293,15 +281,8 @@ def main(argv=None):
             }
             for n, r in assignment.items()
         },
-        "command": " ".join(
-            [os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])
-        ),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"\nwrote {args.out}")
-    return report
+    return write_json_report(report, args.out, argv)
 
 
 if __name__ == "__main__":
