@@ -74,12 +74,17 @@ def final_metrics_of_training(output_dir: str) -> dict:
 
 def seed_of_run(output_dir: str):
     """``train.seed`` as the training run saved it in its config.yaml (-1: not fixed)."""
-    from omegaconf import OmegaConf
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        """Reads the saved LazyConfig, whose Python objects (e.g. ShapeSpec) are tagged."""
+
+    Loader.add_multi_constructor("", lambda loader, suffix, node: None)
     path = os.path.join(output_dir, "config.yaml")
     if not os.path.exists(path):
         return None
-    return OmegaConf.select(OmegaConf.load(path), "train.seed")
+    with open(path) as f:
+        return (yaml.load(f, Loader=Loader).get("train") or {}).get("seed")
 
 
 def evaluate(config: str, output_dir: str, opts) -> dict:

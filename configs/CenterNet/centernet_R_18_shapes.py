@@ -2,12 +2,14 @@
 # regular 3x3 convs instead of deformable ones, which are slow on CPU), GroupNorm throughout so
 # that it trains from scratch with small batches (nothing is fetched), images at their own size,
 # and the training budget of configs/common/shapes_cpu_budget.py shared by every detector
-# compared on this dataset.
+# compared on this dataset, with the paper's Adam (1e-3) instead of the budget's SGD: SGD at
+# 0.02 did not move the heatmap loss in 600 iterations (AP 0.00).
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 
 from ..common.data.shapes import dataloader
 from ..common.models.cpu_backbone import PIXEL_STD_FROM_SCRATCH
-from ..common.shapes_cpu_budget import lr_multiplier, optimizer, train
+from ..common.optim import Adam as optimizer
+from ..common.shapes_cpu_budget import lr_multiplier, train
 from .models.centernet import model
 
 model.backbone.bottom_up.stem.norm = "GN"
