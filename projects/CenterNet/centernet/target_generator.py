@@ -34,6 +34,7 @@ from typing import List, NamedTuple, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.batch_objects import gather_objects
 from anchorfree.modeling.gaussian_targets import (
     check_radius_settings,
     draw_gaussians,
@@ -97,25 +98,17 @@ class CenterNetTargetGenerator:
         height, width = int(output_size[0]), int(output_size[1])
         num_images = len(gt_instances)
         device = gt_instances[0].gt_boxes.tensor.device
-        boxes = torch.cat([x.gt_boxes.tensor for x in gt_instances]).float()
-        classes = torch.cat([x.gt_classes for x in gt_instances]).long()
-        counts = torch.tensor([len(x) for x in gt_instances], device=device)
-        image_of_box = torch.repeat_interleave(torch.arange(num_images, device=device), counts)
+        objects = gather_objects(gt_instances)
+        image_of_box, classes = objects.image_index, objects.classes
         limits = torch.tensor(
             [[w, h, w, h] for h, w in (x.image_size for x in gt_instances)],
             dtype=torch.float32,
             device=device,
         )[image_of_box]
-        boxes = torch.minimum(boxes.clamp(min=0), limits) / stride
+        boxes = torch.minimum(objects.boxes.clamp(min=0), limits) / stride
         x0, y0, x1, y1 = boxes.unbind(dim=1)
         w, h = x1 - x0, y1 - y0
-        crowd = [
-            x.gt_is_crowd.bool()
-            if x.has("gt_is_crowd")
-            else torch.zeros(len(x), dtype=torch.bool, device=device)
-            for x in gt_instances
-        ]
-        keep = (w > 0) & (h > 0) & ~torch.cat(crowd)
+        keep = (w > 0) & (h > 0)
         image_of_box, classes, w, h = image_of_box[keep], classes[keep], w[keep], h[keep]
         center = torch.stack([x0 + x1, y0 + y1], dim=1)[keep] / 2
         cell = center.floor()

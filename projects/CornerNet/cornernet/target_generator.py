@@ -27,6 +27,7 @@ from typing import List, NamedTuple, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.batch_objects import gather_objects
 from anchorfree.modeling.gaussian_targets import (
     check_radius_settings,
     draw_gaussians,
@@ -104,16 +105,11 @@ class CornerNetTargetGenerator:
         num_classes = self.num_classes
         device = gt_instances[0].gt_boxes.tensor.device
 
-        kept = [
-            ~x.gt_is_crowd.bool() if x.has("gt_is_crowd") else slice(None) for x in gt_instances
-        ]
-        boxes = torch.cat([x.gt_boxes.tensor[k] for x, k in zip(gt_instances, kept)]).float()
-        classes = torch.cat([x.gt_classes[k] for x, k in zip(gt_instances, kept)]).long()
-        counts = torch.tensor([len(x.gt_classes[k]) for x, k in zip(gt_instances, kept)])
+        objects = gather_objects(gt_instances)
+        boxes, classes, image_of_object = objects.boxes, objects.classes, objects.image_index
+        counts = objects.counts
         num_objects = int(counts.sum())
         max_objects = int(counts.max()) if num_images else 0
-        counts = counts.to(device)
-        image_of_object = torch.repeat_interleave(torch.arange(num_images, device=device), counts)
         slot = (
             torch.arange(num_objects, device=device)
             - (torch.cumsum(counts, 0) - counts)[image_of_object]
