@@ -242,19 +242,21 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
     progress.update()
 
     rng = np.random.default_rng(args.seed)
+    blank = [{"image": torch.zeros(3, *TARGET_IMAGE_SIZE, dtype=torch.uint8, device=device),
+              "height": TARGET_IMAGE_SIZE[0], "width": TARGET_IMAGE_SIZE[1]}]
+    blank_outputs = {}  # per detector: (images, features, predictions) of the blank input
     for slug, (_, model, _, adapter) in built.items():
         results[slug]["targets_by_objects"] = {}
         results[slug]["decode_by_objects"] = {}
+        with torch.no_grad():
+            blank_outputs[slug] = adapter.network(model, blank)
     for num_objects in tqdm(args.objects, desc=f"{device}: objects", leave=False):
         for slug, (_, model, _, adapter) in built.items():
+            images, features, predictions = blank_outputs[slug]
             gt = [random_instances(num_objects, rng, TARGET_IMAGE_SIZE, model.num_classes,
-                                   sizes=(8, 400))]
-            gt = [g.to(device) for g in gt]
-            blank = [{"image": torch.zeros(3, *TARGET_IMAGE_SIZE, dtype=torch.uint8, device=device),
-                      "height": TARGET_IMAGE_SIZE[0], "width": TARGET_IMAGE_SIZE[1]}]
+                                   sizes=(8, 400)).to(device)]
             with torch.no_grad():
-                images, features, predictions = adapter.network(model, blank)
-                assign = adapter.target_generation(model, images, features, gt)
+                assign = adapter.target_generation(model, images, features, predictions, gt)
                 planted = adapter.plant(model, predictions, num_objects, rng)
                 results[slug]["targets_by_objects"][str(num_objects)] = summary(
                     time_calls(assign, args.reps, 1, device)

@@ -68,13 +68,15 @@ class DenseDetectorAdapter:
         """Candidate boxes per image: positions x anchors over all levels."""
         return int(sum(m[0].numel() // model.num_classes for m in predictions[0]))
 
-    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
+    def target_generation(self, model, images, features, predictions,
+                          gt: List[Instances]) -> Callable:
         anchors = model.anchor_generator(features)
         return lambda: model.label_anchors(anchors, gt)
 
 
 class AnchorFreeFCOSAdapter(DenseDetectorAdapter):
-    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
+    def target_generation(self, model, images, features, predictions,
+                          gt: List[Instances]) -> Callable:
         shapes = [f.shape[-2:] for f in features]
         return lambda: model.target_generator(shapes, model.strides, gt)
 
@@ -108,8 +110,9 @@ class CenterNetAdapter:
         """Candidate centers per image: the cells of the output grid."""
         return int(outputs.heatmap[0, 0].numel())
 
-    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
-        grid = self._predict(model, features).heatmap.shape[-2:]
+    def target_generation(self, model, images, features, outputs,
+                          gt: List[Instances]) -> Callable:
+        grid = outputs.heatmap.shape[-2:]
         return lambda: model.target_generator(grid, model.stride, gt)
 
 
@@ -141,8 +144,8 @@ class CornerNetAdapter:
         """Candidate corners per image: the cells of the output grid, for each corner type."""
         return 2 * int(predictions.tl_heatmap[0, 0].numel())
 
-    def target_generation(self, model, images, features, gt: List[Instances]) -> Callable:
-        (predictions,) = model.predict(images.tensor, all_heads=False)
+    def target_generation(self, model, images, features, predictions,
+                          gt: List[Instances]) -> Callable:
         grid = predictions.tl_heatmap.shape[-2:]
         return lambda: model.target_generator(grid, model.stride, gt)
 
