@@ -18,3 +18,11 @@ Adam = L(torch.optim.Adam)(
     lr=1e-3,
     weight_decay=0.0,
 )
+
+# AdamW for the from-scratch CPU recipes (decoupled weight decay; none on norms and biases).
+AdamW = L(torch.optim.AdamW)(
+    params=L(get_default_optimizer_params)(weight_decay_norm=0.0, weight_decay_bias=0.0),
+    lr=2e-3,
+    betas=(0.9, 0.999),
+    weight_decay=0.05,
+)

@@ -22,3 +22,15 @@ resnet18_fpn_p3p7 = L(FPN)(
 # Per-channel std of ImageNet in BGR order: inputs of a network trained from scratch should be
 # normalized (Detectron2's default std of 1 assumes Caffe2-converted pretrained weights).
 PIXEL_STD_FROM_SCRATCH = [57.375, 57.120, 58.395]
+
+# The demo's backbone (configs/*/..._shapes_demo.py): a ResNet-18 layout at a quarter of its
+# widths, BatchNorm (the demo trains with batches of 8).
+from anchorfree.modeling.backbones.narrow_resnet import narrow_resnet_stages
+
+NARROW_WIDTHS = [32, 64, 128, 256]
+narrow_resnet18 = L(ResNet)(
+    stem=L(BasicStem)(in_channels=3, out_channels=NARROW_WIDTHS[0], norm="BN"),
+    stages=L(narrow_resnet_stages)(widths=NARROW_WIDTHS, norm="BN"),
+    out_features=["res2", "res3", "res4", "res5"],
+    freeze_at=0,
+)

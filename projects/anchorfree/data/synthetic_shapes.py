@@ -43,6 +43,8 @@ imported; the root is resolved then, so set ``ANCHORFREE_DATASETS`` before that)
     anchorfree_shapes_val          200 images
     anchorfree_shapes_tiny_train    64 images  (TINY_SPLITS, for tests and smoke runs)
     anchorfree_shapes_tiny_val      32 images
+    anchorfree_shapes_demo_train  1200 images  (DEMO_SPLITS: the "demo" difficulty, DEMO_PARAMS,
+    anchorfree_shapes_demo_val     200 images   what ``make demo`` trains and evaluates on)
 
 :func:`register_synthetic_shapes_split` registers a split of any size under any name. The
 registrations are lazy: registering generates nothing; a split is generated the first time
@@ -95,6 +97,8 @@ __all__ = [
     "CATEGORIES",
     "DEFAULT_PARAMS",
     "DEFAULT_SPLITS",
+    "DEMO_PARAMS",
+    "DEMO_SPLITS",
     "GENERATOR_VERSION",
     "NUM_CLASSES",
     "SHAPE_CLASSES",
@@ -109,6 +113,7 @@ __all__ = [
     "register_synthetic_shapes",
     "register_synthetic_shapes_split",
     "render_synthetic_image",
+    "split_params",
 ]
 
 # Bump whenever a code change alters the generated images or annotations: it is part of the
@@ -134,6 +139,8 @@ FALLBACK_DATASETS_DIR = os.path.join("~", ".cache", "anchorfree", "datasets")
 DEFAULT_SPLITS: Dict[str, int] = {"train": 1000, "val": 200}
 # Small splits for tests and smoke runs: "anchorfree_shapes_tiny_train"/"..._tiny_val".
 TINY_SPLITS: Dict[str, int] = {"tiny_train": 64, "tiny_val": 32}
+# The demo difficulty's splits (generated with DEMO_PARAMS): "anchorfree_shapes_demo_train"/...
+DEMO_SPLITS: Dict[str, int] = {"demo_train": 1200, "demo_val": 200}
 
 IMAGES_DIRNAME = "images"
 MANIFEST_FILENAME = "manifest.json"
@@ -252,6 +259,28 @@ class ShapesParams:
 
 
 DEFAULT_PARAMS = ShapesParams()
+
+# The "demo" difficulty (``anchorfree_shapes_demo_*``, what ``make demo`` trains and evaluates):
+# the same generator, categories and kinds of clutter, scaled down so that a detector trained
+# from scratch on two CPU cores tells the shapes apart within minutes. Objects are 16 px to half
+# the shorter image side (no tiny ones), 1-6 per image with some overlap, less elongated and
+# less occluded; backgrounds keep their gradients, noise, blotches and strokes, fewer and fainter.
+DEMO_PARAMS = dataclasses.replace(
+    DEFAULT_PARAMS,
+    crowded_image_prob=0.0,
+    max_objects=6,
+    min_object_scale=16.0,
+    max_object_scale_frac=0.5,
+    max_aspect_ratio=2.0,
+    min_box_side=10.0,
+    max_truncation_frac=0.1,
+    min_visible_fraction=0.7,
+    min_colour_contrast=90.0,
+    smooth_noise_std=20.0,
+    num_blotches=(0, 3),
+    num_strokes=(1, 5),
+    pixel_noise_std=(1.0, 3.0),
+)
 
 
 @dataclasses.dataclass
@@ -781,9 +810,15 @@ def _exclusive_lock(path: str) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def split_params(split: str) -> ShapesParams:
+    """The generation parameters of a split key: ``DEMO_PARAMS`` for the ``DEMO_SPLITS``,
+    ``DEFAULT_PARAMS`` (the standard difficulty) for every other split."""
+    return DEMO_PARAMS if split in DEMO_SPLITS else DEFAULT_PARAMS
+
+
 def generate_synthetic_shapes(root: Optional[str] = None, split: str = "train",
                               num_images: Optional[int] = None,
-                              params: ShapesParams = DEFAULT_PARAMS,
+                              params: Optional[ShapesParams] = None,
                               num_workers: Optional[int] = None,
                               force: bool = False) -> Tuple[str, str]:
     """
@@ -798,8 +833,9 @@ def generate_synthetic_shapes(root: Optional[str] = None, split: str = "train",
     Args:
         root: the dataset directory; :func:`default_root` when None.
         split: split key, also the directory name and part of every image's seed.
-        num_images: defaults to ``DEFAULT_SPLITS`` / ``TINY_SPLITS`` for known split keys.
-        params: generation parameters.
+        num_images: defaults to ``DEFAULT_SPLITS`` / ``TINY_SPLITS`` / ``DEMO_SPLITS`` for
+            known split keys.
+        params: generation parameters; :func:`split_params` of ``split`` when None.
         num_workers: processes to render with; the output does not depend on it. The default,
             1, renders in-process (about 20 s for the default splits on 2 CPU cores): worker
             processes are started with "spawn", which re-imports the caller's main module, and
@@ -809,12 +845,14 @@ def generate_synthetic_shapes(root: Optional[str] = None, split: str = "train",
     """
     _check_split_name(split)
     if num_images is None:
-        known = {**DEFAULT_SPLITS, **TINY_SPLITS}
+        known = {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS}
         if split not in known:
             raise ValueError(f"num_images is required for split {split!r} (known: {sorted(known)})")
         num_images = known[split]
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0, got {num_images}")
+    if params is None:
+        params = split_params(split)
     root = os.path.abspath(root or default_root())
     json_file, image_root, manifest_file = _split_paths(root, split)
     expected = _manifest(split, num_images, params)
@@ -942,11 +980,13 @@ def register_synthetic_shapes(root: Optional[str] = None) -> None:
     """
     Register the embedded dataset, lazily (see :func:`register_synthetic_shapes_split`):
     ``anchorfree_shapes_train`` / ``anchorfree_shapes_val`` (``DEFAULT_SPLITS``) and
-    ``anchorfree_shapes_tiny_train`` / ``anchorfree_shapes_tiny_val`` (``TINY_SPLITS``), all
-    under ``root`` (default :func:`default_root`, resolved now). Idempotent.
+    ``anchorfree_shapes_tiny_train`` / ``anchorfree_shapes_tiny_val`` (``TINY_SPLITS``) and
+    ``anchorfree_shapes_demo_train`` / ``anchorfree_shapes_demo_val`` (``DEMO_SPLITS``, generated
+    with ``DEMO_PARAMS``), all under ``root`` (default :func:`default_root`, resolved now). Idempotent.
     """
-    for split, num_images in {**DEFAULT_SPLITS, **TINY_SPLITS}.items():
-        register_synthetic_shapes_split(f"{DATASET_NAME_PREFIX}_{split}", split, num_images, root)
+    for split, num_images in {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS}.items():
+        register_synthetic_shapes_split(f"{DATASET_NAME_PREFIX}_{split}", split, num_images, root,
+                                        split_params(split))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1048,7 +1088,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help=f"dataset directory (default: {default_root()})")
     parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS),
                         help="split keys (default: %(default)s); known sizes: "
-                             f"{ {**DEFAULT_SPLITS, **TINY_SPLITS} }")
+                             f"{ {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS} }")
     parser.add_argument("--num-images", type=int, default=None,
                         help="images per split (default: the split's standard size)")
     parser.add_argument("--num-workers", type=int, default=_cpu_count(),

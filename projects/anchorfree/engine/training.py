@@ -30,7 +30,14 @@ from anchorfree.data.mapper import CheckedDatasetMapper
 
 logger = logging.getLogger("detectron2")
 
-__all__ = ["TrainingPlan", "resolve_device", "build_model_from_config", "do_test", "do_train"]
+__all__ = [
+    "TrainingPlan",
+    "build_model_from_config",
+    "do_test",
+    "do_train",
+    "flush_denormals_on_cpu",
+    "resolve_device",
+]
 
 AnyConfig = Union[CfgNode, DictConfig]
 
@@ -70,9 +77,20 @@ def resolve_device(cfg: AnyConfig) -> str:
     return device
 
 
+def flush_denormals_on_cpu(device: str) -> None:
+    """On CPU, have this process flush float32 denormals to zero. Activations and gradients of
+    small networks trained from scratch drift into the denormal range, where CPU arithmetic is
+    an order of magnitude slower; flushing them changes no result that matters (they are below
+    1.2e-38)."""
+    if torch.device(device).type == "cpu":
+        torch.set_flush_denormal(True)
+
+
 def build_model_from_config(cfg: AnyConfig) -> nn.Module:
-    """Build the model on the resolved device (see :func:`resolve_device`)."""
+    """Build the model on the resolved device (see :func:`resolve_device`); on CPU, flush
+    denormals (:func:`flush_denormals_on_cpu`)."""
     device = resolve_device(cfg)
+    flush_denormals_on_cpu(device)
     model = build_model(cfg) if isinstance(cfg, CfgNode) else instantiate(cfg.model)
     return model.to(device)
 
