@@ -2,7 +2,8 @@
 """
 Train or evaluate any detector of this project, or Detectron2's own baselines.
 
-The config system follows the file extension: LazyConfig ``.py`` (primary) or yacs ``.yaml``.
+Configs are LazyConfigs (``.py``); given a ``.yaml`` (the removed yacs configs) it exits with a
+message naming the ``.py`` to use.
 
     python train_net.py --config-file configs/baselines/fcos_R_18_FPN_shapes.py
     python train_net.py --config-file ... --num-gpus 2            # 2 GPUs, or 2 CPU processes
@@ -10,10 +11,11 @@ The config system follows the file extension: LazyConfig ``.py`` (primary) or ya
     python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
 """
 import logging
+import sys
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
+from anchorfree.config import check_config_file, load_config
 from anchorfree.engine import (
     build_model_from_config,
     do_test,
@@ -39,6 +41,10 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
+    try:
+        check_config_file(args.config_file)  # before any worker starts
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"train_net.py: {e}")
     launch(
         main,
         args.num_gpus,

@@ -1,7 +1,7 @@
 """anchorfree.centernet and the stride-4 backbones on CPU: targets by hand and against a
 one-object-at-a-time reference, the same-cell rule, losses on known values, decoding of known
 peaks, flip-test symmetry, training edge cases (empty images, odd sizes, several head inputs),
-every config and its yacs twin, the predictor, and an over-fit on embedded images evaluated
+the paper settings of the configs, the predictor, and an over-fit on embedded images evaluated
 with COCOEvaluator."""
 
 import copy
@@ -24,7 +24,6 @@ from anchorfree.centernet import (
     CenterNetPostprocessor,
     CenterNetTargetGenerator,
     CenterNetTargets,
-    add_centernet_config,
     centernet_losses,
     merge_flipped,
 )
@@ -48,18 +47,15 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     train_until_ap50,
     two_object_batch,
 )
-from detectron2.config import CfgNode, instantiate
+from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import Backbone, build_model
+from detectron2.modeling import Backbone
 from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CENTERNET_CONFIGS = os.path.join(REPO, "configs", "CenterNet")
-LAZY_CONFIGS = sorted(glob.glob(os.path.join(CENTERNET_CONFIGS, "*.py")))
-YACS_CONFIGS = sorted(glob.glob(os.path.join(CENTERNET_CONFIGS, "*.yaml")))
 SHAPES_LAZY = os.path.join(CENTERNET_CONFIGS, "centernet_R_18_shapes.py")
-SHAPES_YACS = os.path.join(CENTERNET_CONFIGS, "centernet_R_18_shapes.yaml")
 LOSS_KEYS = {"loss_centernet_hm", "loss_centernet_wh", "loss_centernet_offset"}
 BGR_MEAN = [103.530, 116.280, 123.675]
 BGR_STD = [57.375, 57.120, 58.395]
@@ -583,81 +579,6 @@ def test_training_and_inference_on_cuda():
 # ------------------------------------------------------------------------------------------
 
 
-def test_there_are_centernet_configs_of_both_kinds():
-    names = {os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS}
-    assert names == {
-        "centernet_R_18_140e",
-        "centernet_R_50_FPN_1x",
-        "centernet_R_18_shapes",
-        "centernet_hourglass104",
-    }
-    assert names == {os.path.splitext(os.path.basename(p))[0] for p in YACS_CONFIGS}
-
-
-def model_summary(model):
-    return {
-        "params": {k: tuple(v.shape) for k, v in model.state_dict().items()},
-        "modules": sorted({type(m).__name__ for m in model.modules()}),
-        "frozen": sorted(k for k, p in model.named_parameters() if not p.requires_grad),
-        "stride": model.stride,
-        "in_features": model.head_in_features,
-        "heatmap_bias": [b[-1].bias.unique().tolist() for b in model.head.heatmap],
-        "targets": vars(model.target_generator),
-        "test": (vars(model.postprocessor), model.flip_test),
-        "loss": (
-            model.focal_loss_alpha,
-            model.focal_loss_beta,
-            model.prob_clamp,
-            model.heatmap_loss_weight,
-            model.wh_loss_weight,
-            model.offset_loss_weight,
-        ),
-        "pixel": (model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()),
-    }
-
-
-# Hourglass-104 has 190M parameters: its twins are compared at a small size (the same edit on
-# both sides) after checking that they name the same Hourglass-104 settings.
-HOURGLASS_SMALL = dict(
-    num_stacks=2, depth=2, stem_channels=8, widths=[8, 8, 8], blocks=[1, 1, 1], out_channels=8
-)
-
-
-@pytest.mark.parametrize("name", [os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS])
-def test_config_twins_build_the_same_model(name):
-    lazy = load_config(os.path.join(CENTERNET_CONFIGS, name + ".py"))
-    yacs = load_config(os.path.join(CENTERNET_CONFIGS, name + ".yaml"), ["MODEL.DEVICE", "cpu"])
-    assert isinstance(yacs, CfgNode) and yacs.MODEL.META_ARCHITECTURE == "CenterNet"
-    if "hourglass" in name:
-        backbone = lazy.model.backbone
-        assert {k.upper(): v for k, v in backbone.items() if k != "_target_"} == dict(
-            yacs.MODEL.HOURGLASS
-        )
-        for key, value in HOURGLASS_SMALL.items():
-            backbone[key] = value
-        lazy.model.head.input_shape = [ShapeSpec(channels=8)] * 2
-        yacs.defrost()
-        yacs.MODEL.HOURGLASS.update({k.upper(): v for k, v in HOURGLASS_SMALL.items()})
-    lazy_model, yacs_model = instantiate(lazy.model), build_model(yacs)
-    assert isinstance(lazy_model, CenterNet) and isinstance(yacs_model, CenterNet)
-    assert model_summary(lazy_model) == model_summary(yacs_model)
-    # Same training budget and input.
-    assert yacs.SOLVER.IMS_PER_BATCH == lazy.dataloader.train.total_batch_size
-    assert yacs.SOLVER.MAX_ITER == lazy.train.max_iter
-    assert yacs.INPUT.FORMAT == lazy.dataloader.train.mapper.image_format
-    milestones = (
-        getattr(lazy.lr_multiplier, "milestones", None) or lazy.lr_multiplier.scheduler.milestones
-    )
-    assert list(yacs.SOLVER.STEPS) == list(milestones)
-    if name.endswith("_shapes"):
-        assert lazy.model.num_classes == NUM_CLASSES == yacs.MODEL.CENTERNET.NUM_CLASSES
-        # Detectron2's yacs solver builds SGD only; the .py config trains with Adam.
-        assert lazy.optimizer._target_ is torch.optim.Adam
-    else:
-        assert lazy.train.init_checkpoint == yacs.MODEL.WEIGHTS
-        assert yacs.SOLVER.BASE_LR == lazy.optimizer.lr
-
-
 def test_paper_settings():
     cfg = load_config(os.path.join(CENTERNET_CONFIGS, "centernet_R_18_140e.py"))
     model = instantiate(cfg.model)
@@ -687,12 +608,9 @@ def test_paper_settings():
     assert cfg.lr_multiplier.milestones == [round(90 * epoch), round(120 * epoch)]
 
 
-def test_default_predictor_with_yaml_twin(tmp_path):
+def test_default_predictor_through_get_predictor_cfg(tmp_path):
     check_default_predictor(
-        add_centernet_config,
-        SHAPES_YACS,
-        tmp_path,
-        ["MODEL.CENTERNET.FLIP_TEST", True, "MODEL.CENTERNET.NMS_TEST", True],
+        SHAPES_LAZY, tmp_path, ["model.flip_test=True", "model.postprocessor.nms=True"]
     )
 
 

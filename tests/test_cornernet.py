@@ -22,7 +22,6 @@ from anchorfree.cornernet import (
     CornerNetPostprocessor,
     CornerNetTargetGenerator,
     CornerPredictions,
-    add_cornernet_config,
     associative_embedding_loss,
     batched_soft_nms,
     cornernet_losses,
@@ -42,16 +41,12 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     train_until_ap50,
     two_object_batch,
 )
-from detectron2.config import CfgNode, instantiate
-from detectron2.modeling import build_model
+from detectron2.config import instantiate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORNERNET_CONFIGS = os.path.join(REPO, "configs", "CornerNet")
-LAZY_CONFIGS = sorted(glob.glob(os.path.join(CORNERNET_CONFIGS, "*.py")))
-YACS_CONFIGS = sorted(glob.glob(os.path.join(CORNERNET_CONFIGS, "*.yaml")))
 SHAPES_NAME = "cornernet_hourglass_small_shapes"
 SHAPES_LAZY = os.path.join(CORNERNET_CONFIGS, SHAPES_NAME + ".py")
-SHAPES_YACS = os.path.join(CORNERNET_CONFIGS, SHAPES_NAME + ".yaml")
 LOSS_KEYS = {
     "loss_cornernet_hm_tl",
     "loss_cornernet_hm_br",
@@ -485,39 +480,6 @@ def test_mismatched_parts_are_refused(shapes_cfg):
 # ------------------------------------------------------------------------------------------
 
 
-def test_there_are_cornernet_configs_of_both_kinds():
-    names = {os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS}
-    assert names == {"cornernet_hourglass104", SHAPES_NAME}
-    assert names == {os.path.splitext(os.path.basename(p))[0] for p in YACS_CONFIGS}
-
-
-def model_summary(model):
-    return {
-        "params": {k: tuple(v.shape) for k, v in model.state_dict().items()},
-        "modules": sorted({type(m).__name__ for m in model.modules()}),
-        "features": (model.in_features, model.stride, model.backbone.size_divisibility),
-        "targets": vars(model.target_generator),
-        "loss": model.loss_kwargs,
-        "test": (vars(model.postprocessor), model.flip_test),
-        "pixel": (model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()),
-    }
-
-
-@pytest.mark.parametrize("name", [os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS])
-def test_config_twins_build_the_same_model(name):
-    lazy = load_config(os.path.join(CORNERNET_CONFIGS, name + ".py"))
-    yacs = load_config(os.path.join(CORNERNET_CONFIGS, name + ".yaml"), ["MODEL.DEVICE", "cpu"])
-    assert isinstance(yacs, CfgNode) and yacs.MODEL.META_ARCHITECTURE == "CornerNet"
-    lazy_model, yacs_model = instantiate(lazy.model), build_model(yacs)
-    assert isinstance(lazy_model, CornerNet) and isinstance(yacs_model, CornerNet)
-    assert model_summary(lazy_model) == model_summary(yacs_model)
-    # Same batch, length and LR steps (yacs builds SGD only: the optimizers differ).
-    assert yacs.SOLVER.IMS_PER_BATCH == lazy.dataloader.train.total_batch_size
-    assert yacs.SOLVER.MAX_ITER == lazy.train.max_iter
-    milestones = lazy.lr_multiplier.get("milestones") or lazy.lr_multiplier.scheduler.milestones
-    assert list(yacs.SOLVER.STEPS) == list(milestones)
-
-
 def test_paper_settings_of_hourglass104():
     cfg = load_config(os.path.join(CORNERNET_CONFIGS, "cornernet_hourglass104.py"))
     model = instantiate(cfg.model)
@@ -552,10 +514,10 @@ def test_paper_settings_of_hourglass104():
     assert cfg.optimizer._target_ is torch.optim.Adam
 
 
-def test_default_predictor_with_yaml_twin(tmp_path):
-    options = ["MODEL.CORNERNET.EMBEDDING_THRESH_TEST", 1e9]  # untrained: pair any corners
-    options += ["MODEL.CORNERNET.SCORE_THRESH_TEST", 0.0]
-    check_default_predictor(add_cornernet_config, SHAPES_YACS, tmp_path, options)
+def test_default_predictor_through_get_predictor_cfg(tmp_path):
+    options = ["model.postprocessor.embedding_thresh=1e9"]  # untrained: pair any corners
+    options += ["model.postprocessor.score_thresh=0.0"]
+    check_default_predictor(SHAPES_LAZY, tmp_path, options)
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from anchorfree.fcos import (
     AnchorFreeFCOS,
     FCOSPostprocessor,
     FCOSTargetGenerator,
-    add_fcos_config,
     centerness_targets,
     compute_points,
     iou_loss,
@@ -38,16 +37,12 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     train_until_ap50,
     two_object_batch,
 )
-from detectron2.config import CfgNode, instantiate
-from detectron2.modeling import build_model
+from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FCOS_CONFIGS = os.path.join(REPO, "configs", "FCOS")
-LAZY_CONFIGS = sorted(glob.glob(os.path.join(FCOS_CONFIGS, "*.py")))
-YACS_CONFIGS = sorted(glob.glob(os.path.join(FCOS_CONFIGS, "*.yaml")))
 SHAPES_LAZY = os.path.join(FCOS_CONFIGS, "fcos_R_18_FPN_shapes.py")
-SHAPES_YACS = os.path.join(FCOS_CONFIGS, "fcos_R_18_FPN_shapes.yaml")
 STRIDES = [8, 16, 32, 64, 128]
 LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr"}
 check_losses_and_gradients = functools.partial(check_training_step, loss_keys=LOSS_KEYS)
@@ -391,63 +386,6 @@ def test_inconsistent_box_units_are_refused(shapes_cfg):
 # ------------------------------------------------------------------------------------------
 
 
-def test_there_are_fcos_configs_of_both_kinds():
-    names = {os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS}
-    assert names == {
-        "fcos_R_50_FPN_1x",
-        "fcos_imprv_R_50_FPN_1x",
-        "fcos_R_101_FPN_2x_ms",
-        "fcos_R_18_FPN_shapes",
-    }
-    assert names == {os.path.splitext(os.path.basename(p))[0] for p in YACS_CONFIGS}
-
-
-def model_summary(model):
-    return {
-        "params": {k: tuple(v.shape) for k, v in model.state_dict().items()},
-        "norms": sorted({type(m).__name__ for m in model.modules()}),
-        "strides": model.strides,
-        "head": (
-            model.head.centerness_on_reg,
-            model.head.norm_reg_targets,
-            len(model.head.cls_subnet),
-        ),
-        "targets": (
-            model.target_generator.size_ranges,
-            model.target_generator.center_sampling_radius,
-            model.target_generator.normalize_by_stride,
-            model.num_classes,
-        ),
-        "loss": (
-            model.box_loss_type,
-            model.centerness_weighted_box_loss,
-            model.focal_loss_alpha,
-            model.focal_loss_gamma,
-        ),
-        "test": vars(model.postprocessor),
-        "pixel": (model.pixel_mean.flatten().tolist(), model.pixel_std.flatten().tolist()),
-    }
-
-
-@pytest.mark.parametrize("name", [os.path.splitext(os.path.basename(p))[0] for p in LAZY_CONFIGS])
-def test_config_twins_build_the_same_model(name):
-    lazy = load_config(os.path.join(FCOS_CONFIGS, name + ".py"))
-    yacs = load_config(os.path.join(FCOS_CONFIGS, name + ".yaml"), ["MODEL.DEVICE", "cpu"])
-    assert isinstance(yacs, CfgNode) and yacs.MODEL.META_ARCHITECTURE == "AnchorFreeFCOS"
-    lazy_model, yacs_model = instantiate(lazy.model), build_model(yacs)
-    assert isinstance(lazy_model, AnchorFreeFCOS) and isinstance(yacs_model, AnchorFreeFCOS)
-    assert model_summary(lazy_model) == model_summary(yacs_model)
-    # Same training budget and input.
-    assert yacs.SOLVER.IMS_PER_BATCH == lazy.dataloader.train.total_batch_size
-    assert yacs.SOLVER.BASE_LR == lazy.optimizer.lr and yacs.SOLVER.MAX_ITER == lazy.train.max_iter
-    assert list(yacs.SOLVER.STEPS) == lazy.lr_multiplier.scheduler.milestones
-    if name.endswith("_shapes"):
-        assert lazy.model.num_classes == NUM_CLASSES == yacs.MODEL.FCOS.NUM_CLASSES
-    else:
-        assert lazy.train.init_checkpoint == yacs.MODEL.WEIGHTS
-        assert yacs.MODEL.WEIGHTS.startswith("detectron2://ImageNetPretrained/MSRA/R-")
-
-
 def test_paper_and_improved_settings():
     paper = instantiate(load_config(os.path.join(FCOS_CONFIGS, "fcos_R_50_FPN_1x.py")).model)
     imprv = instantiate(load_config(os.path.join(FCOS_CONFIGS, "fcos_imprv_R_50_FPN_1x.py")).model)
@@ -486,10 +424,8 @@ def test_paper_and_improved_settings():
         ) == (0.05, 1000, 0.6, 100)
 
 
-def test_default_predictor_with_yaml_twin(tmp_path):
-    check_default_predictor(
-        add_fcos_config, SHAPES_YACS, tmp_path, ["MODEL.FCOS.SCORE_THRESH_TEST", 0.0]
-    )
+def test_default_predictor_through_get_predictor_cfg(tmp_path):
+    check_default_predictor(SHAPES_LAZY, tmp_path, ["model.postprocessor.score_thresh=0.0"])
 
 
 # ------------------------------------------------------------------------------------------

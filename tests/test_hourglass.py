@@ -1,15 +1,20 @@
 """Hourglass backbone: the small CPU variant's outputs on an odd-size padded input, the joins
-between stacks, the yacs builder, and Hourglass-104's size (built on the meta device, so no
+between stacks, the LazyConfig's Hourglass-104 and small variant, and Hourglass-104's size (built on the meta device, so no
 memory or time is spent on its 188M parameters)."""
+
+import os
 
 import pytest
 import torch
 
-from anchorfree.modeling.backbones.hourglass import Hourglass, add_hourglass_config
-from detectron2.config import get_cfg
+from anchorfree.config import load_config
+from anchorfree.modeling.backbones.hourglass import Hourglass
+from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import build_backbone
 from detectron2.structures import ImageList
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HG104_CONFIG = os.path.join(REPO, "configs", "CornerNet", "cornernet_hourglass104.py")
 
 SMALL = dict(depth=3, stem_channels=32, widths=[64, 64, 96, 128], blocks=[1, 1, 1, 2])
 HG104 = dict(
@@ -112,14 +117,12 @@ def test_rejects_inconsistent_widths():
 
 
 def test_hourglass104_size_and_shapes_from_config():
-    """The yacs defaults are Hourglass-104: 187.7M parameters, the count of the paper's
+    """The LazyConfig's backbone is Hourglass-104: 187.7M parameters, the count of the paper's
     architecture (the paper's 201M for CornerNet adds the corner modules and heads); a 511x511
     input gives two 128x128 outputs (shapes only, on the meta device)."""
-    cfg = get_cfg()
-    add_hourglass_config(cfg)
-    cfg.MODEL.BACKBONE.NAME = "build_hourglass_backbone"
+    backbone_cfg = load_config(HG104_CONFIG).model.backbone
     with torch.device("meta"):
-        backbone = build_backbone(cfg)
+        backbone = instantiate(backbone_cfg)
         features = backbone(torch.empty(1, 3, 511, 511))
     assert isinstance(backbone, Hourglass)
     num_params = sum(p.numel() for p in backbone.parameters())
@@ -132,15 +135,8 @@ def test_hourglass104_size_and_shapes_from_config():
 
 
 def test_small_variant_from_config():
-    cfg = get_cfg()
-    add_hourglass_config(cfg)
-    cfg.MODEL.BACKBONE.NAME = "build_hourglass_backbone"
-    cfg.MODEL.HOURGLASS.NUM_STACKS = 1
-    cfg.MODEL.HOURGLASS.DEPTH = SMALL["depth"]
-    cfg.MODEL.HOURGLASS.STEM_CHANNELS = SMALL["stem_channels"]
-    cfg.MODEL.HOURGLASS.WIDTHS = SMALL["widths"]
-    cfg.MODEL.HOURGLASS.BLOCKS = SMALL["blocks"]
-    cfg.MODEL.HOURGLASS.OUT_CHANNELS = 64
-    backbone = build_backbone(cfg)
+    backbone_cfg = load_config(HG104_CONFIG).model.backbone
+    backbone_cfg.update(num_stacks=1, out_channels=64, **SMALL)
+    backbone = instantiate(backbone_cfg)
     expected = backbone_params(num_stacks=1, out_channels=64, **SMALL)
     assert sum(p.numel() for p in backbone.parameters()) == expected

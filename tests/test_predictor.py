@@ -1,4 +1,4 @@
-"""Predictor (DefaultPredictor for both config systems) and the demo script."""
+"""Predictor (DefaultPredictor accepting gray and BGRA images) and the demo script."""
 import os
 import subprocess
 import sys
@@ -10,12 +10,12 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import DefaultPredictor
 
 import anchorfree.data  # noqa: F401
-from anchorfree.config import load_config
+from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.engine import Predictor, as_bgr_image, build_model_from_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
-YACS_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.yaml")
+RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
 
 
 def _untrained_weights(config_file, out_dir):
@@ -31,8 +31,8 @@ def lazy_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def yacs_checkpoint(tmp_path_factory):
-    return _untrained_weights(YACS_CONFIG, tmp_path_factory.mktemp("yacs"))
+def retinanet_checkpoint(tmp_path_factory):
+    return _untrained_weights(RETINANET_CONFIG, tmp_path_factory.mktemp("retinanet"))
 
 
 def _image(h=200, w=249, channels=3):
@@ -64,7 +64,7 @@ def test_as_bgr_image_rejects_bad_input(bad, error):
 
 
 def test_lazy_config_predictor(lazy_checkpoint):
-    cfg = load_config(LAZY_CONFIG, [f"train.init_checkpoint={lazy_checkpoint}"])
+    cfg = get_predictor_cfg(LAZY_CONFIG, [f"train.init_checkpoint={lazy_checkpoint}"])
     predictor = Predictor(cfg)
     for channels in (None, 3, 4):
         instances = predictor(_image(channels=channels))["instances"]
@@ -74,8 +74,8 @@ def test_lazy_config_predictor(lazy_checkpoint):
         assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 249).all()
 
 
-def test_detectron2_default_predictor_with_yaml(yacs_checkpoint):
-    cfg = load_config(YACS_CONFIG, ["MODEL.WEIGHTS", yacs_checkpoint])
+def test_detectron2_default_predictor_with_the_baseline(retinanet_checkpoint):
+    cfg = get_predictor_cfg(RETINANET_CONFIG, [f"train.init_checkpoint={retinanet_checkpoint}"])
     instances = DefaultPredictor(cfg)(_image())["instances"]
     assert instances.image_size == (200, 249)
     ours = Predictor(cfg)(_image(channels=None))["instances"]

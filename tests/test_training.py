@@ -1,5 +1,6 @@
-"""train_net.py end to end on CPU: both config systems, eval-only, resume after a real kill,
-and 2-process training over GLOO."""
+"""train_net.py end to end on CPU: LazyConfigs of ours and of Detectron2's baselines, a .yaml
+refused with a clear message, eval-only, resume after a real kill, and 2-process training over
+GLOO."""
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
-YACS_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.yaml")
+RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
 TINY_TRAIN, TINY_VAL = "anchorfree_shapes_tiny_train", "anchorfree_shapes_tiny_val"
 
 
@@ -63,15 +64,19 @@ def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
 
 
-def test_yacs_config_trains(tmp_path, env):
-    out = tmp_path / "yacs"
-    log = _check(run_train_net([
-        "--config-file", YACS_CONFIG, "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", "2",
-        "SOLVER.IMS_PER_BATCH", "2", "TEST.EVAL_PERIOD", "2", "DATALOADER.NUM_WORKERS", "0",
-        "DATASETS.TRAIN", f"('{TINY_TRAIN}',)", "DATASETS.TEST", f"('{TINY_VAL}',)",
-    ], env))
+def test_retinanet_baseline_trains(tmp_path, env):
+    out = tmp_path / "retinanet"
+    log = _check(run_train_net(["--config-file", RETINANET_CONFIG, *lazy_overrides(out, 2)], env))
     assert (out / "model_final.pth").is_file()
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
+
+
+def test_yaml_config_is_refused_with_the_py_to_use(env):
+    yaml = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.yaml")
+    result = run_train_net(["--config-file", yaml], env, timeout=120)
+    assert result.returncode != 0
+    assert "yacs configs were removed" in result.stderr
+    assert "retinanet_R_18_FPN_shapes.py" in result.stderr
 
 
 def test_eval_only_without_weights_is_refused(tmp_path, env):

@@ -2,13 +2,11 @@
 CenterNet ("Objects as Points", Zhou, Wang and Krahenbuhl, 2019) as a Detectron2
 meta-architecture.
 
-Importing this package registers the meta-architecture ``"CenterNet"`` and the stride-4
-backbones ``build_anchorfree_resnet_upsampling_backbone`` and
-``build_anchorfree_resnet_fpn_p2_backbone`` with Detectron2, so that yacs configs work with
-``build_model`` and ``DefaultPredictor`` (after ``add_centernet_config(cfg)``).
+Importing this package registers the meta-architecture ``"CenterNet"`` with Detectron2.
+Models are built from LazyConfigs (``configs/CenterNet``); ``anchorfree.config.get_predictor_cfg``
+serves them to ``DefaultPredictor``.
 """
 
-from .config import add_centernet_config
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses, gather_regression
 from .meta_arch import CenterNet
@@ -22,7 +20,6 @@ __all__ = [
     "CenterNetPostprocessor",
     "CenterNetTargetGenerator",
     "CenterNetTargets",
-    "add_centernet_config",
     "centernet_losses",
     "decode_boxes",
     "gather_regression",

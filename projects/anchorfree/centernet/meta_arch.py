@@ -8,9 +8,7 @@ from torch import Tensor, nn
 
 from anchorfree.modeling.events import put_scalar
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
-from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import ImageList, Instances
 
@@ -40,7 +38,6 @@ class CenterNet(nn.Module):
     "CenterNetDetector", in other registries or under another name).
     """
 
-    @configurable
     def __init__(
         self,
         *,
@@ -113,45 +110,6 @@ class CenterNet(nn.Module):
         self.flip_test = flip_test
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-
-    @classmethod
-    def from_config(cls, cfg):
-        backbone = build_backbone(cfg)
-        shapes = backbone.output_shape()
-        centernet = cfg.MODEL.CENTERNET
-        in_features = list(centernet.IN_FEATURES)
-        return {
-            "backbone": backbone,
-            "head": CenterNetHead(
-                input_shape=[ShapeSpec(channels=shapes[f].channels) for f in in_features],
-                num_classes=centernet.NUM_CLASSES,
-                head_conv=centernet.HEAD_CONV,
-                heatmap_bias=centernet.HEATMAP_BIAS,
-            ),
-            "head_in_features": in_features,
-            "num_classes": centernet.NUM_CLASSES,
-            "target_generator": CenterNetTargetGenerator(
-                num_classes=centernet.NUM_CLASSES,
-                min_overlap=centernet.MIN_OVERLAP,
-                radius_formula=centernet.RADIUS_FORMULA,
-            ),
-            "postprocessor": CenterNetPostprocessor(
-                topk=cfg.TEST.DETECTIONS_PER_IMAGE,
-                score_thresh=centernet.SCORE_THRESH_TEST,
-                peak_kernel=centernet.PEAK_KERNEL,
-                nms=centernet.NMS_TEST,
-                nms_thresh=centernet.NMS_THRESH_TEST,
-            ),
-            "focal_loss_alpha": centernet.FOCAL_LOSS_ALPHA,
-            "focal_loss_beta": centernet.FOCAL_LOSS_BETA,
-            "prob_clamp": centernet.PROB_CLAMP,
-            "heatmap_loss_weight": centernet.HEATMAP_LOSS_WEIGHT,
-            "wh_loss_weight": centernet.WH_LOSS_WEIGHT,
-            "offset_loss_weight": centernet.OFFSET_LOSS_WEIGHT,
-            "flip_test": centernet.FLIP_TEST,
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
-        }
 
     @property
     def device(self) -> torch.device:

@@ -2,12 +2,11 @@
 CornerNet: Detecting Objects as Paired Keypoints (Law & Deng, ECCV 2018) as a Detectron2
 meta-architecture.
 
-Importing this package registers the meta-architecture ``"CornerNet"`` with Detectron2, so that
-yacs configs work with ``build_model`` and ``DefaultPredictor`` (after
-``add_cornernet_config(cfg)``).
+Importing this package registers the meta-architecture ``"CornerNet"`` with Detectron2.
+Models are built from LazyConfigs (``configs/CornerNet``); ``anchorfree.config.get_predictor_cfg``
+serves them to ``DefaultPredictor``.
 """
 
-from .config import add_cornernet_config
 from .corner_pooling import CornerPooling, bottom_pool, left_pool, right_pool, top_pool
 from .head import CornerHead, CornerNetHead, CornerPredictions
 from .losses import associative_embedding_loss, cornernet_losses
@@ -34,7 +33,6 @@ __all__ = [
     "CornerNetTargets",
     "CornerPooling",
     "CornerPredictions",
-    "add_cornernet_config",
     "associative_embedding_loss",
     "batched_soft_nms",
     "bottom_pool",

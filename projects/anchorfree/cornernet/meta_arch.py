@@ -8,8 +8,7 @@ from torch import Tensor, nn
 
 from anchorfree.modeling.distributed import mean_over_workers
 from anchorfree.modeling.events import put_scalar
-from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import ImageList, Instances
 
@@ -38,7 +37,6 @@ class CornerNet(nn.Module):
     ``loss_cornernet_{hm_tl, hm_br, pull, push, offset}``; inference ``[{"instances": ...}]``.
     """
 
-    @configurable
     def __init__(
         self,
         *,
@@ -111,55 +109,6 @@ class CornerNet(nn.Module):
         self.flip_test = flip_test
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-
-    @classmethod
-    def from_config(cls, cfg):
-        backbone = build_backbone(cfg)
-        shapes = backbone.output_shape()
-        c = cfg.MODEL.CORNERNET
-        in_features = list(c.IN_FEATURES)
-        heads = [
-            CornerNetHead(
-                in_channels=shapes[f].channels,
-                num_classes=c.NUM_CLASSES,
-                pool_channels=c.POOL_CHANNELS,
-                branch_channels=c.BRANCH_CHANNELS,
-                norm=c.NORM,
-                heatmap_bias=c.HEATMAP_BIAS,
-            )
-            for f in in_features
-        ]
-        return {
-            "backbone": backbone,
-            "in_features": in_features,
-            "heads": heads,
-            "num_classes": c.NUM_CLASSES,
-            "target_generator": CornerNetTargetGenerator(
-                num_classes=c.NUM_CLASSES,
-                min_overlap=c.GAUSSIAN_MIN_OVERLAP,
-                radius_formula=c.GAUSSIAN_RADIUS_FORMULA,
-            ),
-            "postprocessor": CornerNetPostprocessor(
-                topk=c.TOPK_TEST,
-                kernel_size=c.PEAK_KERNEL_SIZE,
-                embedding_thresh=c.EMBEDDING_THRESH_TEST,
-                max_candidates=c.MAX_CANDIDATES_TEST,
-                nms_type=c.NMS_TYPE_TEST,
-                nms_iou_thresh=c.NMS_THRESH_TEST,
-                soft_nms_sigma=c.SOFT_NMS_SIGMA_TEST,
-                score_thresh=c.SCORE_THRESH_TEST,
-                max_detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
-            ),
-            "focal_loss_alpha": c.FOCAL_LOSS_ALPHA,
-            "focal_loss_beta": c.FOCAL_LOSS_BETA,
-            "pull_weight": c.PULL_WEIGHT,
-            "push_weight": c.PUSH_WEIGHT,
-            "offset_weight": c.OFFSET_WEIGHT,
-            "push_margin": c.PUSH_MARGIN,
-            "flip_test": c.FLIP_TEST,
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
-        }
 
     @property
     def device(self) -> torch.device:

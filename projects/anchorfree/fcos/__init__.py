@@ -2,13 +2,11 @@
 FCOS: Fully Convolutional One-Stage object detection (Tian et al., ICCV 2019; improvements of
 arXiv:2006.09214) as a Detectron2 meta-architecture.
 
-Importing this package registers the meta-architecture ``"AnchorFreeFCOS"`` and the backbone
-``"build_anchorfree_fcos_resnet_fpn_backbone"`` with Detectron2, so that yacs configs work with
-``build_model`` and ``DefaultPredictor`` (after ``add_fcos_config(cfg)``).
+Importing this package registers the meta-architecture ``"AnchorFreeFCOS"`` with Detectron2.
+Models are built from LazyConfigs (``configs/FCOS``); ``anchorfree.config.get_predictor_cfg``
+serves them to ``DefaultPredictor``.
 """
 
-from .backbone import build_anchorfree_fcos_resnet_fpn_backbone
-from .config import add_fcos_config
 from .head import FCOSHead, Scale
 from .losses import centerness_targets, fcos_losses, iou_loss
 from .meta_arch import AnchorFreeFCOS
@@ -22,8 +20,6 @@ __all__ = [
     "FCOSTargetGenerator",
     "FCOSTargets",
     "Scale",
-    "add_fcos_config",
-    "build_anchorfree_fcos_resnet_fpn_backbone",
     "centerness_targets",
     "compute_points",
     "decode_boxes",

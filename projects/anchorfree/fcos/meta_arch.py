@@ -7,8 +7,7 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.events import put_scalar
-from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import ImageList, Instances
 
@@ -35,7 +34,6 @@ class AnchorFreeFCOS(DenseDetector):
     an EMA), and crowd-region support in the targets (see :mod:`.target_generator`).
     """
 
-    @configurable
     def __init__(
         self,
         *,
@@ -101,48 +99,6 @@ class AnchorFreeFCOS(DenseDetector):
         self.box_loss_type = box_loss_type
         self.centerness_weighted_box_loss = centerness_weighted_box_loss
         self._points_cache: Dict[Tuple, List[Tensor]] = {}
-
-    @classmethod
-    def from_config(cls, cfg):
-        backbone = build_backbone(cfg)
-        shapes = backbone.output_shape()
-        fcos = cfg.MODEL.FCOS
-        in_features = list(fcos.IN_FEATURES)
-        channels = shapes[in_features[0]].channels
-        return {
-            "backbone": backbone,
-            "head": FCOSHead(
-                input_shape=[shapes[f] for f in in_features],
-                num_classes=fcos.NUM_CLASSES,
-                conv_dims=[channels] * fcos.NUM_CONVS,
-                norm=fcos.NORM,
-                prior_prob=fcos.PRIOR_PROB,
-                centerness_on_reg=fcos.CENTERNESS_ON_REG,
-                norm_reg_targets=fcos.NORM_REG_TARGETS,
-                use_scale=fcos.USE_SCALE,
-            ),
-            "head_in_features": in_features,
-            "num_classes": fcos.NUM_CLASSES,
-            "target_generator": FCOSTargetGenerator(
-                num_classes=fcos.NUM_CLASSES,
-                sizes_of_interest=fcos.SIZES_OF_INTEREST,
-                center_sampling_radius=fcos.CENTER_SAMPLING_RADIUS,
-                normalize_by_stride=fcos.NORM_REG_TARGETS,
-            ),
-            "postprocessor": FCOSPostprocessor(
-                score_thresh=fcos.SCORE_THRESH_TEST,
-                topk_candidates=fcos.TOPK_CANDIDATES_TEST,
-                nms_thresh=fcos.NMS_THRESH_TEST,
-                max_detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
-                normalize_by_stride=fcos.NORM_REG_TARGETS,
-            ),
-            "focal_loss_alpha": fcos.FOCAL_LOSS_ALPHA,
-            "focal_loss_gamma": fcos.FOCAL_LOSS_GAMMA,
-            "box_loss_type": fcos.BOX_LOSS_TYPE,
-            "centerness_weighted_box_loss": fcos.CENTERNESS_WEIGHTED_BOX_LOSS,
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
-        }
 
     def points(self, features: List[Tensor]) -> List[Tensor]:
         """Per level, the (H*W, 2) point coordinates of these feature maps (cached by shape)."""
