@@ -1,11 +1,10 @@
 """
-Helpers shared by the detector tests (test_fcos.py, test_centernet.py, test_cornernet.py): a
-one-thread fixture, inputs with ground truth, a check of one training step, the
-DefaultPredictor check of a LazyConfig (through ``get_predictor_cfg``), and an over-fit on a few embedded images evaluated
+Helpers shared by the detector tests (tests/{fcos,centernet,cornernet}/): a one-thread fixture,
+inputs with ground truth, a check of one training step, the DefaultPredictor check of a
+LazyConfig (through ``get_predictor_cfg``), and an over-fit on a few embedded images evaluated
 with COCOEvaluator.
 
-Not a test module. tests/ has no ``__init__.py``, so pytest (default "prepend" import mode)
-puts tests/ on ``sys.path`` before importing a test file there, and the test files import this
+Not a test module: tests/conftest.py puts tests/ on ``sys.path``, and the test files import this
 as ``detector_testing``.
 """
 

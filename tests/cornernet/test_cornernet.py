@@ -43,7 +43,7 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
 )
 from detectron2.config import instantiate
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORNERNET_CONFIGS = os.path.join(REPO, "configs", "CornerNet")
 SHAPES_NAME = "cornernet_hourglass_small_shapes"
 SHAPES_LAZY = os.path.join(CORNERNET_CONFIGS, SHAPES_NAME + ".py")
@@ -525,6 +525,7 @@ def test_default_predictor_through_get_predictor_cfg(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overfits_four_embedded_images(shapes_cfg, tmp_path):
     """The first 4 non-empty images of the tiny embedded split (31 objects, 6-218 px), no
     augmentation, Adam at 1e-3 (the CPU config's): AP50 >= 0.9 on those images within 60

@@ -18,7 +18,7 @@ from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 from anchorfree.engine import Predictor
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Leaf configs; configs/common (and each detector's common/, models/) hold the pieces they import.
 LEAF_CONFIGS = sorted(
     p

@@ -40,7 +40,7 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FCOS_CONFIGS = os.path.join(REPO, "configs", "FCOS")
 SHAPES_LAZY = os.path.join(FCOS_CONFIGS, "fcos_R_18_FPN_shapes.py")
 STRIDES = [8, 16, 32, 64, 128]
@@ -433,6 +433,7 @@ def test_default_predictor_through_get_predictor_cfg(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overfits_four_embedded_images(shapes_cfg, tmp_path):
     """The first 4 non-empty images of the tiny embedded split (31 objects, 8-218 px), no
     augmentation, AdamW: AP50 >= 0.9 on those images within 60 iterations (about 40 suffice)."""

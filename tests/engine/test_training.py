@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
 TINY_TRAIN, TINY_VAL = "anchorfree_shapes_tiny_train", "anchorfree_shapes_tiny_val"
@@ -51,6 +51,7 @@ def _check(result):
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
     out = tmp_path / "lazy"
     log = _check(run_train_net(["--config-file", LAZY_CONFIG, *lazy_overrides(out, 3)], env))
@@ -64,6 +65,7 @@ def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
 
 
+@pytest.mark.slow
 def test_retinanet_baseline_trains(tmp_path, env):
     out = tmp_path / "retinanet"
     log = _check(run_train_net(["--config-file", RETINANET_CONFIG, *lazy_overrides(out, 2)], env))
@@ -98,6 +100,7 @@ def _wait_for(path, process, timeout):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, env):
     out = tmp_path / "resume"
     args = ["--config-file", LAZY_CONFIG, *lazy_overrides(out, 40, checkpoint_period=3)]
@@ -126,11 +129,12 @@ def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, 
     assert len(final["optimizer"]["state"]) == len(killed_at["optimizer"]["state"]) > 0
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
     out = tmp_path / "ddp"
     out.mkdir()
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tests", "ddp_train_worker.py"), "--num-processes", "2",
+        [sys.executable, os.path.join(REPO, "tests", "engine", "ddp_train_worker.py"), "--num-processes", "2",
          "--config-file", LAZY_CONFIG, "--output-dir", str(out), *lazy_overrides(out, 3)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools")
 sys.path.insert(0, TOOLS)
 
 from bench_common import peak_memory_mib, summary  # noqa: E402

@@ -13,7 +13,7 @@ from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.structures import ImageList
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HG104_CONFIG = os.path.join(REPO, "configs", "CornerNet", "cornernet_hourglass104.py")
 
 SMALL = dict(depth=3, stem_channels=32, widths=[64, 64, 96, 128], blocks=[1, 1, 1, 2])

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import YacsConfigRemovedError, load_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHAPES_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 
 

@@ -281,7 +281,7 @@ def test_register_synthetic_shapes_with_a_root(tmp_path):
 
 def test_default_root_and_env_var(tmp_path, monkeypatch):
     monkeypatch.delenv(shapes.DATASETS_ENV_VAR, raising=False)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert shapes.default_root() == os.path.join(repo, ".cache", "datasets", "anchorfree_shapes")
     monkeypatch.setenv(shapes.DATASETS_ENV_VAR, str(tmp_path))
     assert shapes.default_root() == str(tmp_path / "anchorfree_shapes")

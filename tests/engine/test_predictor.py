@@ -13,7 +13,7 @@ import anchorfree.data  # noqa: F401
 from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.engine import Predictor, as_bgr_image, build_model_from_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
 
@@ -82,6 +82,7 @@ def test_detectron2_default_predictor_with_the_baseline(retinanet_checkpoint):
     assert ours.image_size == (200, 249)
 
 
+@pytest.mark.slow
 def test_demo_on_folder_video_and_dataset(tmp_path, lazy_checkpoint):
     inputs = tmp_path / "in"
     inputs.mkdir()

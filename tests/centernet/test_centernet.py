@@ -53,7 +53,7 @@ from detectron2.modeling import Backbone
 from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CENTERNET_CONFIGS = os.path.join(REPO, "configs", "CenterNet")
 SHAPES_LAZY = os.path.join(CENTERNET_CONFIGS, "centernet_R_18_shapes.py")
 LOSS_KEYS = {"loss_centernet_hm", "loss_centernet_wh", "loss_centernet_offset"}
@@ -619,6 +619,7 @@ def test_default_predictor_through_get_predictor_cfg(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overfits_four_embedded_images(tmp_path):
     """The first 4 non-empty images of the tiny embedded split (31 objects, 8-218 px), no
     augmentation, the paper's targets, losses and decoding on ResNet-18 at half width with an
