@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """anchorfree-d2: FCOS, CenterNet and CornerNet as Detectron2 meta-architectures."""
+
 from setuptools import find_packages, setup
 
 setup(

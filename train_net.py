@@ -10,6 +10,7 @@ message naming the ``.py`` to use.
     python train_net.py --config-file ... --resume                # continue the last checkpoint
     python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
 """
+
 import logging
 import sys
 
@@ -23,6 +24,7 @@ from anchorfree.engine import (
     launch,
     load_for_evaluation,
 )
+
 from detectron2.engine import default_argument_parser, default_setup
 
 logger = logging.getLogger("detectron2")

@@ -20,6 +20,7 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
+
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultPredictor
@@ -145,7 +146,9 @@ def overfit_set(dataset: str, cfg, count=4) -> OverfitSet:
     dicts = [d for d in DatasetCatalog.get(TINY_TRAIN) if d["annotations"]][:count]
     if dataset not in DatasetCatalog.list():
         DatasetCatalog.register(dataset, lambda: copy.deepcopy(dicts))
-        MetadataCatalog.get(dataset).set(thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes)
+        MetadataCatalog.get(dataset).set(
+            thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes
+        )
     cfg = copy.deepcopy(cfg)
     cfg.dataloader.train.mapper.augmentations = []
     mapper = instantiate(cfg.dataloader.train.mapper)

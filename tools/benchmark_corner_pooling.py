@@ -29,6 +29,7 @@ import platform
 from typing import Callable, Dict
 
 import torch
+from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 from torch import Tensor
 
 from anchorfree.cornernet.corner_pooling import (
@@ -38,7 +39,6 @@ from anchorfree.cornernet.corner_pooling import (
     right_pool,
     top_pool,
 )
-from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 
 ROWS, COLS = 2, 3
 # The targets.

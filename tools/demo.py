@@ -13,6 +13,7 @@ Overrides (after the options) are LazyConfig overrides as for train_net.py. The 
 Detectron2's ``DefaultPredictor`` (gray and BGRA images accepted) served through
 ``anchorfree.config.get_predictor_cfg``.
 """
+
 import argparse
 import logging
 import os
@@ -27,6 +28,7 @@ import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
+
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 from detectron2.utils.visualizer import Visualizer
@@ -38,7 +40,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="+", default=[], help="image files, folders or videos")
     parser.add_argument("--dataset", help="a registered dataset to draw predictions and GT of")
@@ -59,7 +63,9 @@ def expand_inputs(paths: List[str]) -> Tuple[List[str], List[str]]:
     for path in paths:
         if os.path.isdir(path):
             images += sorted(
-                os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)
+                os.path.join(path, f)
+                for f in os.listdir(path)
+                if f.lower().endswith(IMAGE_EXTENSIONS)
             )
         elif not os.path.exists(path):
             raise FileNotFoundError(f"Input '{path}' does not exist.")
@@ -120,7 +126,9 @@ def run_video(drawer: DetectionVisualizer, video_path: str, output_dir: str) -> 
             rgb = drawer.predictions(frame)
             if writer is None:
                 height, width = rgb.shape[:2]
-                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                writer = cv2.VideoWriter(
+                    out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+                )
             writer.write(rgb[:, :, ::-1])
     finally:
         if writer is not None:

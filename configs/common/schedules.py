@@ -1,6 +1,7 @@
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
 from detectron2.config import LazyCall as L
 from detectron2.solver import WarmupParamScheduler
-from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 
 def step_schedule(max_iter: int, steps_fraction=(2 / 3, 8 / 9), warmup_iters: int = 1000):

@@ -6,13 +6,23 @@ with COCOEvaluator."""
 
 import copy
 import functools
-import glob
 import math
 import os
 
 import numpy as np
 import pytest
 import torch
+from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
+    check_default_predictor,
+    check_training_step,
+    instances,
+    odd_sized_batches,
+    one_thread,
+    overfit_set,
+    random_input,
+    train_until_ap50,
+    two_object_batch,
+)
 from torch.nn import functional as F
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
@@ -36,17 +46,7 @@ from anchorfree.modeling.backbones.resnet_stride4 import (
     bilinear_upsampling_weight,
 )
 from anchorfree.modeling.gaussian_targets import heatmap_radii
-from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
-    check_default_predictor,
-    check_training_step,
-    instances,
-    odd_sized_batches,
-    one_thread,
-    overfit_set,
-    random_input,
-    train_until_ap50,
-    two_object_batch,
-)
+
 from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import Backbone

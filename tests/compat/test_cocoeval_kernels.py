@@ -3,7 +3,6 @@ The NumPy COCO evaluation kernels of the ``detectron2._C`` stand-in
 (:mod:`anchorfree.compat.cocoeval_kernels`) against pycocotools: Detectron2's ``COCOeval_opt``
 running on them must give pycocotools ``COCOeval``'s precision, recall, scores and summary stats.
 """
-import anchorfree  # noqa: F401  (installs the detectron2._C stand-in)
 
 import contextlib
 import copy
@@ -17,7 +16,9 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+import anchorfree  # noqa: F401  (installs the detectron2._C stand-in)
 from anchorfree.compat import cocoeval_kernels
+
 from detectron2 import _C
 from detectron2.evaluation.fast_eval_api import COCOeval_opt
 
@@ -63,15 +64,17 @@ def make_dataset(seed: int, num_images: int = 14, first_gt_id: int = 1) -> Tuple
             crowd = int(rng.random() < 0.12)
             copies = 2 if rng.random() < 0.1 else 1
             for _ in range(copies):
-                image_gt.append({
-                    "id": first_gt_id + len(annotations),
-                    "image_id": image["id"],
-                    "category_id": int(rng.choice(CATEGORY_IDS[:3] + CATEGORY_IDS[4:])),
-                    "bbox": box,
-                    # Areas of segmentations differ from those of boxes.
-                    "area": box[2] * box[3] * float(rng.uniform(0.6, 1.0)),
-                    "iscrowd": crowd,
-                })
+                image_gt.append(
+                    {
+                        "id": first_gt_id + len(annotations),
+                        "image_id": image["id"],
+                        "category_id": int(rng.choice(CATEGORY_IDS[:3] + CATEGORY_IDS[4:])),
+                        "bbox": box,
+                        # Areas of segmentations differ from those of boxes.
+                        "area": box[2] * box[3] * float(rng.uniform(0.6, 1.0)),
+                        "iscrowd": crowd,
+                    }
+                )
                 annotations.append(image_gt[-1])
         if index % 5 == 3:
             continue  # no detections
@@ -80,20 +83,24 @@ def make_dataset(seed: int, num_images: int = 14, first_gt_id: int = 1) -> Tuple
                 category = gt["category_id"]
                 if rng.random() < 0.15:
                     category = int(rng.choice(CATEGORY_IDS[:4]))
-                detections.append({
-                    "image_id": image["id"],
-                    "category_id": category,
-                    "bbox": _jitter(rng, gt["bbox"], float(rng.choice([0.02, 0.08, 0.2]))),
-                    "score": round(float(rng.uniform(0.3, 1.0)), 1),  # ties
-                })
+                detections.append(
+                    {
+                        "image_id": image["id"],
+                        "category_id": category,
+                        "bbox": _jitter(rng, gt["bbox"], float(rng.choice([0.02, 0.08, 0.2]))),
+                        "score": round(float(rng.uniform(0.3, 1.0)), 1),  # ties
+                    }
+                )
         num_false = 130 if index == 0 else int(rng.integers(0, 6))
         for _ in range(num_false):
-            detections.append({
-                "image_id": image["id"],
-                "category_id": int(rng.choice(CATEGORY_IDS[:4])),
-                "bbox": _random_box(rng, 640, 480),
-                "score": round(float(rng.uniform(0.0, 0.7)), 2),
-            })
+            detections.append(
+                {
+                    "image_id": image["id"],
+                    "category_id": int(rng.choice(CATEGORY_IDS[:4])),
+                    "bbox": _random_box(rng, 640, 480),
+                    "score": round(float(rng.uniform(0.0, 0.7)), 2),
+                }
+            )
     categories = [{"id": c, "name": f"class{c}"} for c in CATEGORY_IDS]
     return {"images": images, "annotations": annotations, "categories": categories}, detections
 
@@ -224,12 +231,14 @@ def test_greedy_matching_semantics():
         _C.InstanceAnnotation(13, 0.5, 100.0, False, False),
         _C.InstanceAnnotation(14, 0.5, 5000.0, False, False),
     ]
-    ious = np.array([  # rows in rank order
-        [0.6, 0.9, 0.0],  # 11: prefers regular 0 to the better crowd 1; at 0.8 only 1 is left
-        [0.9, 0.7, 0.0],  # 12: at 0.5, 0 is taken and crowd 1 matches again; at 0.8 takes 0
-        [0.0, 0.6, 0.0],  # 13: crowd 1 at 0.5; nothing at 0.8, so a false positive
-        [0.0, 0.0, 0.85],  # 14: matches 2, out of the range, so it is ignored
-    ])
+    ious = np.array(
+        [  # rows in rank order
+            [0.6, 0.9, 0.0],  # 11: prefers regular 0 to the better crowd 1; at 0.8 only 1 is left
+            [0.9, 0.7, 0.0],  # 12: at 0.5, 0 is taken and crowd 1 matches again; at 0.8 takes 0
+            [0.0, 0.6, 0.0],  # 13: crowd 1 at 0.5; nothing at 0.8, so a false positive
+            [0.0, 0.0, 0.85],  # 14: matches 2, out of the range, so it is ignored
+        ]
+    )
     result = _C.COCOevalEvaluateImages([[0, 1000]], 100, [0.5, 0.8], [[ious]], [[gt]], [[dt]])
     assert result.num_gt.tolist() == [[1]]
     np.testing.assert_array_equal(result.score, [0.9, 0.8, 0.5, 0.5])

@@ -9,6 +9,7 @@ the mask for v2), which does not use ``torchvision.ops.deform_conv2d``; the refe
 checked against a scalar, loop-by-loop version and against ``torch.nn.functional.conv2d``.
 The ops are called through ``from detectron2 import _C`` with Detectron2's C++ argument order.
 """
+
 import concurrent.futures
 import math
 import os
@@ -95,8 +96,16 @@ def bilinear_zero_padded(img, y, x):
 
 
 def reference_deform_conv(
-    x, offset, weight, mask=None, bias=None, stride=1, padding=0, dilation=1,
-    groups=1, deformable_groups=1,
+    x,
+    offset,
+    weight,
+    mask=None,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    deformable_groups=1,
 ):
     """out[n, o] = bias[o] + sum_{c in group(o), k} W[o, c, k] * m_k * X[n, c](p0 + p_k*d + dp_k)
 
@@ -118,15 +127,17 @@ def reference_deform_conv(
     for b in range(n):
         cols = []  # per input channel: (K, Ho, Wo) samples
         for g in range(deformable_groups):
-            s = bilinear_zero_padded(x[b, g * c_per_dg:(g + 1) * c_per_dg], ys[b, g], xs[b, g])
+            s = bilinear_zero_padded(x[b, g * c_per_dg : (g + 1) * c_per_dg], ys[b, g], xs[b, g])
             if mask is not None:
-                s = s * mask[b, g * k:(g + 1) * k]
+                s = s * mask[b, g * k : (g + 1) * k]
             cols.append(s)
         cols = torch.cat(cols)  # (C, K, Ho, Wo)
         per_group = []
         for g in range(groups):
-            wg = weight[g * o_per_group:(g + 1) * o_per_group].reshape(o_per_group, c_per_group, k)
-            cg = cols[g * c_per_group:(g + 1) * c_per_group]
+            wg = weight[g * o_per_group : (g + 1) * o_per_group].reshape(
+                o_per_group, c_per_group, k
+            )
+            cg = cols[g * c_per_group : (g + 1) * c_per_group]
             per_group.append(torch.einsum("ock,ckhw->ohw", wg, cg))
         out = torch.cat(per_group)
         if bias is not None:
@@ -168,8 +179,9 @@ def naive_deform_conv(x, offset, weight, mask, bias, stride, padding, dilation, 
                                 tap = i * kw + j
                                 dy = OFF[b][dg * 2 * kh * kw + 2 * tap][oy][ox]
                                 dx = OFF[b][dg * 2 * kh * kw + 2 * tap + 1][oy][ox]
-                                val = sample(X[b][ci], oy * sh - ph + i * dh + dy,
-                                             ox * sw - pw + j * dw + dx)
+                                val = sample(
+                                    X[b][ci], oy * sh - ph + i * dh + dy, ox * sw - pw + j * dw + dx
+                                )
                                 if M is not None:
                                     val *= M[b][dg * kh * kw + tap][oy][ox]
                                 acc += W[oc][cg][i][j] * val
@@ -179,14 +191,58 @@ def naive_deform_conv(x, offset, weight, mask, bias, stride, padding, dilation, 
 
 # Conv settings: (stride, padding, dilation) are (h, w) pairs; asymmetric ones catch h/w swaps.
 CASES = {
-    "plain_3x3": dict(n=2, c=3, h=6, w=7, o=4, kernel=(3, 3), stride=(1, 1), padding=(0, 0),
-                      dilation=(1, 1), groups=1, dg=1),
-    "g2_dg2_s2_p1_d2_k3x2": dict(n=2, c=4, h=7, w=8, o=6, kernel=(3, 2), stride=(2, 2),
-                                 padding=(1, 1), dilation=(2, 2), groups=2, dg=2),
-    "asymmetric_k2x3": dict(n=1, c=4, h=8, w=7, o=2, kernel=(2, 3), stride=(1, 2),
-                            padding=(2, 1), dilation=(2, 1), groups=1, dg=4),
-    "g4_dg2_k1x3": dict(n=1, c=8, h=5, w=6, o=4, kernel=(1, 3), stride=(2, 1), padding=(0, 2),
-                        dilation=(1, 2), groups=4, dg=2),
+    "plain_3x3": dict(
+        n=2,
+        c=3,
+        h=6,
+        w=7,
+        o=4,
+        kernel=(3, 3),
+        stride=(1, 1),
+        padding=(0, 0),
+        dilation=(1, 1),
+        groups=1,
+        dg=1,
+    ),
+    "g2_dg2_s2_p1_d2_k3x2": dict(
+        n=2,
+        c=4,
+        h=7,
+        w=8,
+        o=6,
+        kernel=(3, 2),
+        stride=(2, 2),
+        padding=(1, 1),
+        dilation=(2, 2),
+        groups=2,
+        dg=2,
+    ),
+    "asymmetric_k2x3": dict(
+        n=1,
+        c=4,
+        h=8,
+        w=7,
+        o=2,
+        kernel=(2, 3),
+        stride=(1, 2),
+        padding=(2, 1),
+        dilation=(2, 1),
+        groups=1,
+        dg=4,
+    ),
+    "g4_dg2_k1x3": dict(
+        n=1,
+        c=8,
+        h=5,
+        w=6,
+        o=4,
+        kernel=(1, 3),
+        stride=(2, 1),
+        padding=(0, 2),
+        dilation=(1, 2),
+        groups=4,
+        dg=2,
+    ),
 }
 
 
@@ -206,7 +262,8 @@ def make_inputs(case, dtype=torch.float64, device="cpu", offset_scale=2.5, seed=
         offset=rand(case["n"], 2 * case["dg"] * k, ho, wo, scale=offset_scale),
         weight=rand(case["o"], case["c"] // case["groups"], kh, kw),
         mask=torch.rand(case["n"], case["dg"] * k, ho, wo, generator=gen, dtype=torch.float64)
-        .to(dtype).to(device),
+        .to(dtype)
+        .to(device),
         bias=rand(case["o"]),
         out_shape=(case["n"], case["o"], ho, wo),
     )
@@ -214,9 +271,16 @@ def make_inputs(case, dtype=torch.float64, device="cpu", offset_scale=2.5, seed=
 
 def ref(case, t, modulated, with_bias=False):
     return reference_deform_conv(
-        t["x"], t["offset"], t["weight"], mask=t["mask"] if modulated else None,
-        bias=t["bias"] if with_bias else None, stride=case["stride"], padding=case["padding"],
-        dilation=case["dilation"], groups=case["groups"], deformable_groups=case["dg"],
+        t["x"],
+        t["offset"],
+        t["weight"],
+        mask=t["mask"] if modulated else None,
+        bias=t["bias"] if with_bias else None,
+        stride=case["stride"],
+        padding=case["padding"],
+        dilation=case["dilation"],
+        groups=case["groups"],
+        deformable_groups=case["dg"],
     )
 
 
@@ -228,7 +292,11 @@ def close(actual, expected, dtype=torch.float64):
 def _geometry_args_v1(case):
     """kW, kH, dW, dH, padW, padH, dilationW, dilationH, group, deformable_group (C++ order)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
-        case["kernel"], case["stride"], case["padding"], case["dilation"])
+        case["kernel"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+    )
     return [kw, kh, sw, sh, pw, ph, dw, dh, case["groups"], case["dg"]]
 
 
@@ -236,7 +304,11 @@ def _geometry_args_v2(case):
     """kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
     deformable_group (C++ order)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
-        case["kernel"], case["stride"], case["padding"], case["dilation"])
+        case["kernel"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+    )
     return [kh, kw, sh, sw, ph, pw, dh, dw, case["groups"], case["dg"]]
 
 
@@ -255,8 +327,16 @@ def _standin_modulated_forward(case, t, with_bias):
     bias = t["bias"] if with_bias else t["x"].new_empty(1)  # Detectron2 passes a fake bias
     ones, columns = t["x"].new_empty(0), t["x"].new_empty(0)
     _ext().modulated_deform_conv_forward(
-        t["x"], t["weight"], bias, ones, t["offset"], t["mask"], out, columns,
-        *_geometry_args_v2(case), with_bias,
+        t["x"],
+        t["weight"],
+        bias,
+        ones,
+        t["offset"],
+        t["mask"],
+        out,
+        columns,
+        *_geometry_args_v2(case),
+        with_bias,
     )
     return out
 
@@ -271,9 +351,16 @@ def test_reference_matches_scalar_loop_definition(name, modulated):
     t = make_inputs(case, seed=1)
     t["x"], t["offset"], t["mask"] = t["x"][:1], t["offset"][:1], t["mask"][:1]
     expected = naive_deform_conv(
-        t["x"], t["offset"], t["weight"], t["mask"] if modulated else None,
-        t["bias"] if modulated else None, case["stride"], case["padding"], case["dilation"],
-        case["groups"], case["dg"],
+        t["x"],
+        t["offset"],
+        t["weight"],
+        t["mask"] if modulated else None,
+        t["bias"] if modulated else None,
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        case["groups"],
+        case["dg"],
     )
     close(ref(case, t, modulated, with_bias=modulated), expected)
 
@@ -284,8 +371,15 @@ def test_reference_with_zero_offsets_is_plain_convolution(name):
     t = make_inputs(case)
     t["offset"] = torch.zeros_like(t["offset"])
     t["mask"] = torch.ones_like(t["mask"])
-    expected = F.conv2d(t["x"], t["weight"], t["bias"], stride=case["stride"],
-                        padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
+    expected = F.conv2d(
+        t["x"],
+        t["weight"],
+        t["bias"],
+        stride=case["stride"],
+        padding=case["padding"],
+        dilation=case["dilation"],
+        groups=case["groups"],
+    )
     close(ref(case, t, modulated=True, with_bias=True), expected)
 
 
@@ -299,8 +393,9 @@ def test_deform_conv_forward_matches_reference(name, dtype):
     case = CASES[name]
     t = make_inputs(case, dtype=dtype)
     # The offsets must actually send some sampling points outside the image.
-    ys, xs = sampling_positions(t["offset"], case["kernel"], case["stride"], case["padding"],
-                                case["dilation"], case["dg"])
+    ys, xs = sampling_positions(
+        t["offset"], case["kernel"], case["stride"], case["padding"], case["dilation"], case["dg"]
+    )
     assert ((ys <= -1) | (ys >= case["h"]) | (xs <= -1) | (xs >= case["w"])).any()
     assert ((ys > 0) & (ys < case["h"] - 1) & (xs > 0) & (xs < case["w"] - 1)).any()
     out = _standin_deform_conv_forward(case, t)
@@ -340,8 +435,10 @@ def test_sampling_entirely_outside_the_image_gives_zero_or_bias(modulated):
 # 2. Backward ops of the stand-in, against autograd through the reference (double precision)
 # --------------------------------------------------------------------------------------------
 def _reference_grads(case, t, grad_out, modulated, with_bias):
-    leaves = {name: t[name].detach().clone().requires_grad_(True)
-              for name in ("x", "offset", "weight", "mask", "bias")}
+    leaves = {
+        name: t[name].detach().clone().requires_grad_(True)
+        for name in ("x", "offset", "weight", "mask", "bias")
+    }
     out = ref(case, {**t, **leaves}, modulated, with_bias)
     wrt = ["x", "offset", "weight"]
     wrt += (["mask"] if modulated else []) + (["bias"] if with_bias else [])
@@ -360,8 +457,15 @@ def test_deform_conv_backward_input_matches_autograd(name):
     # As Detectron2's _DeformConv.backward calls it: zero-initialised outputs.
     grad_input, grad_offset = torch.zeros_like(t["x"]), torch.zeros_like(t["offset"])
     _ext().deform_conv_backward_input(
-        t["x"], t["offset"], grad_out, grad_input, grad_offset, t["weight"], t["x"].new_empty(0),
-        *_geometry_args_v1(case), t["x"].shape[0],
+        t["x"],
+        t["offset"],
+        grad_out,
+        grad_input,
+        grad_offset,
+        t["weight"],
+        t["x"].new_empty(0),
+        *_geometry_args_v1(case),
+        t["x"].shape[0],
     )
     close(grad_input, expected["x"])
     close(grad_offset, expected["offset"])
@@ -370,8 +474,15 @@ def test_deform_conv_backward_input_matches_autograd(name):
     init_input, init_offset = torch.randn_like(t["x"]), torch.randn_like(t["offset"])
     grad_input, grad_offset = init_input.clone(), init_offset.clone()
     _ext().deform_conv_backward_input(
-        t["x"], t["offset"], grad_out, grad_input, grad_offset, t["weight"], t["x"].new_empty(0),
-        *_geometry_args_v1(case), t["x"].shape[0],
+        t["x"],
+        t["offset"],
+        grad_out,
+        grad_input,
+        grad_offset,
+        t["weight"],
+        t["x"].new_empty(0),
+        *_geometry_args_v1(case),
+        t["x"].shape[0],
     )
     close(grad_input, init_input + expected["x"])
     close(grad_offset, expected["offset"])
@@ -388,8 +499,15 @@ def test_deform_conv_backward_filter_accumulates_scaled_gradient(name, scale):
     initial = torch.randn_like(t["weight"])
     grad_weight = initial.clone()
     _ext().deform_conv_backward_filter(
-        t["x"], t["offset"], grad_out, grad_weight, t["x"].new_empty(0), t["x"].new_empty(0),
-        *_geometry_args_v1(case), scale, t["x"].shape[0],
+        t["x"],
+        t["offset"],
+        grad_out,
+        grad_weight,
+        t["x"].new_empty(0),
+        t["x"].new_empty(0),
+        *_geometry_args_v1(case),
+        scale,
+        t["x"].shape[0],
     )
     close(grad_weight, initial + scale * expected["weight"])
 
@@ -406,16 +524,32 @@ def test_modulated_deform_conv_backward_matches_autograd(name, with_bias):
 
     def run(grads):
         _ext().modulated_deform_conv_backward(
-            t["x"], t["weight"], bias, t["x"].new_empty(0), t["offset"], t["mask"],
-            t["x"].new_empty(0), grads["x"], grads["weight"], grads["bias"], grads["offset"],
-            grads["mask"], grad_out, *_geometry_args_v2(case), with_bias,
+            t["x"],
+            t["weight"],
+            bias,
+            t["x"].new_empty(0),
+            t["offset"],
+            t["mask"],
+            t["x"].new_empty(0),
+            grads["x"],
+            grads["weight"],
+            grads["bias"],
+            grads["offset"],
+            grads["mask"],
+            grad_out,
+            *_geometry_args_v2(case),
+            with_bias,
         )
         return grads
 
     # As Detectron2's _ModulatedDeformConv.backward calls it: zero-initialised outputs.
-    zeros = dict(x=torch.zeros_like(t["x"]), weight=torch.zeros_like(t["weight"]),
-                 bias=torch.zeros_like(bias), offset=torch.zeros_like(t["offset"]),
-                 mask=torch.zeros_like(t["mask"]))
+    zeros = dict(
+        x=torch.zeros_like(t["x"]),
+        weight=torch.zeros_like(t["weight"]),
+        bias=torch.zeros_like(bias),
+        offset=torch.zeros_like(t["offset"]),
+        mask=torch.zeros_like(t["mask"]),
+    )
     grads = run(zeros)
     for key in ("x", "offset", "weight", "mask"):
         close(grads[key], expected[key])
@@ -444,8 +578,17 @@ def test_detectron2_deform_conv_module_on_cpu_forward_only():
     from detectron2.layers import DeformConv
 
     case = CASES["g2_dg2_s2_p1_d2_k3x2"]
-    layer = DeformConv(4, 6, kernel_size=(3, 2), stride=2, padding=1, dilation=2, groups=2,
-                       deformable_groups=1, bias=False).double()
+    layer = DeformConv(
+        4,
+        6,
+        kernel_size=(3, 2),
+        stride=2,
+        padding=1,
+        dilation=2,
+        groups=2,
+        deformable_groups=1,
+        bias=False,
+    ).double()
     t = make_inputs({**case, "dg": 1})
     with torch.no_grad():
         layer.weight.copy_(t["weight"])
@@ -474,8 +617,17 @@ def test_detectron2_DeformConv_function_on_cuda_matches_reference(name):
 
     case = CASES[name]
     t, leaves = _cuda_case_inputs(case, with_bias=False)
-    out = _DeformConv.apply(leaves["x"], leaves["offset"], leaves["weight"], case["stride"],
-                            case["padding"], case["dilation"], case["groups"], case["dg"], 64)
+    out = _DeformConv.apply(
+        leaves["x"],
+        leaves["offset"],
+        leaves["weight"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        case["groups"],
+        case["dg"],
+        64,
+    )
     close(out.detach(), ref(case, t, modulated=False))
     grad_out = torch.randn_like(out)
     out.backward(grad_out)
@@ -493,9 +645,18 @@ def test_detectron2_ModulatedDeformConv_function_on_cuda_matches_reference(with_
     # This Function takes a single int for stride, padding and dilation.
     case = CASES["g2_dg2_s2_p1_d2_k3x2"]  # stride 2, padding 1, dilation 2 in both directions
     t, leaves = _cuda_case_inputs(case, with_bias)
-    out = _ModulatedDeformConv.apply(leaves["x"], leaves["offset"], leaves["mask"],
-                                     leaves["weight"], leaves["bias"], 2, 1, 2, case["groups"],
-                                     case["dg"])
+    out = _ModulatedDeformConv.apply(
+        leaves["x"],
+        leaves["offset"],
+        leaves["mask"],
+        leaves["weight"],
+        leaves["bias"],
+        2,
+        1,
+        2,
+        case["groups"],
+        case["dg"],
+    )
     close(out.detach(), ref(case, t, modulated=True, with_bias=with_bias))
     grad_out = torch.randn_like(out)
     out.backward(grad_out)
@@ -540,8 +701,9 @@ def _call_roi_align_rotated():
     [
         pytest.param(_call_box_iou_rotated, "box_iou_rotated", id="_C.box_iou_rotated"),
         pytest.param(_call_nms_rotated, "nms_rotated", id="layers.nms_rotated"),
-        pytest.param(_call_pairwise_iou_rotated, "box_iou_rotated",
-                     id="structures.pairwise_iou_rotated"),
+        pytest.param(
+            _call_pairwise_iou_rotated, "box_iou_rotated", id="structures.pairwise_iou_rotated"
+        ),
         pytest.param(_call_roi_align_rotated, "roi_align_rotated", id="layers.ROIAlignRotated"),
     ],
 )
@@ -572,14 +734,19 @@ def _clean_env():
 
 def run_python(code, *flags, cwd=None, timeout=180):
     return subprocess.run(
-        [sys.executable, *flags, "-c", textwrap.dedent(code)], cwd=cwd, env=_clean_env(),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *flags, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def _assert_ok(proc):
     assert proc.returncode == 0, (
-        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
 
 
 _REPORT = """
@@ -734,7 +901,9 @@ for _ in range(3):
 import anchorfree.compat.import_hook
 print(sum(type(f).__name__ == "Detectron2ExtensionStandInFinder" for f in sys.meta_path))
 """,
-        "-I", "-S", cwd=tmp_path,
+        "-I",
+        "-S",
+        cwd=tmp_path,
     )
     _assert_ok(proc)
     assert proc.stdout.split() == ["1"]

@@ -1,12 +1,13 @@
 import pytest
 import torch
-from detectron2.layers import ShapeSpec
-from detectron2.modeling.meta_arch.fcos import FCOSHead
-from detectron2.modeling.meta_arch.retinanet import RetinaNetHead
 from torch import nn
 
 import anchorfree  # noqa: F401
 from anchorfree.compat.detectron2_fixes import group_norm
+
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.meta_arch.fcos import FCOSHead
+from detectron2.modeling.meta_arch.retinanet import RetinaNetHead
 
 
 def test_group_norm_is_32_groups_for_real_layers():
@@ -21,7 +22,9 @@ def test_group_norm_rejects_indivisible_widths():
 
 @pytest.mark.parametrize("head_class", [RetinaNetHead, FCOSHead])
 def test_detectron2_heads_build_with_group_norm(head_class):
-    kwargs = dict(input_shape=[ShapeSpec(channels=64)] * 2, num_classes=3, conv_dims=[64, 64], norm=group_norm)
+    kwargs = dict(
+        input_shape=[ShapeSpec(channels=64)] * 2, num_classes=3, conv_dims=[64, 64], norm=group_norm
+    )
     if head_class is RetinaNetHead:
         kwargs["num_anchors"] = 9
     head = head_class(**kwargs)

@@ -1,6 +1,6 @@
 """LazyConfig loading: overrides apply; bad configs and overrides fail clearly (every leaf
 config is built and served in test_predictor_cfg.py)."""
-import glob
+
 import os
 
 import pytest

@@ -7,16 +7,17 @@ import os
 import numpy as np
 import pytest
 import torch
-from detectron2.config import CfgNode, instantiate
-from detectron2.data import MetadataCatalog
-from detectron2.engine import DefaultPredictor
-from detectron2.modeling import build_model
-from detectron2.utils.registry import locate
 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 from anchorfree.engine import Predictor
+
+from detectron2.config import CfgNode, instantiate
+from detectron2.data import MetadataCatalog
+from detectron2.engine import DefaultPredictor
+from detectron2.modeling import build_model
+from detectron2.utils.registry import locate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Leaf configs; configs/common (and each detector's common/, models/) hold the pieces they import.

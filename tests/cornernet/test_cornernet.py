@@ -5,29 +5,12 @@ config, the predictor, and an over-fit on embedded images evaluated with COCOEva
 
 import copy
 import functools
-import glob
 import math
 import os
 
 import numpy as np
 import pytest
 import torch
-
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.cornernet import (
-    CornerCandidates,
-    CornerNet,
-    CornerNetPostprocessor,
-    CornerNetTargetGenerator,
-    CornerPredictions,
-    associative_embedding_loss,
-    batched_soft_nms,
-    cornernet_losses,
-    flip_candidates,
-)
-from anchorfree.modeling.gaussian_targets import heatmap_radii
 from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     build_shapes_model,
     check_default_predictor,
@@ -41,6 +24,22 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     train_until_ap50,
     two_object_batch,
 )
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.cornernet import (
+    CornerCandidates,
+    CornerNetPostprocessor,
+    CornerNetTargetGenerator,
+    CornerPredictions,
+    associative_embedding_loss,
+    batched_soft_nms,
+    cornernet_losses,
+    flip_candidates,
+)
+from anchorfree.modeling.gaussian_targets import heatmap_radii
+
 from detectron2.config import instantiate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,18 +1,20 @@
 """Bad dataset input: degenerate/outside boxes, empty images, missing and corrupt files,
 grayscale/RGBA images."""
+
 import json
 import logging
 
 import cv2
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets import register_coco_instances
-from detectron2.structures import BoxMode
 
 import anchorfree  # noqa: F401
 from anchorfree.data import CheckedDatasetMapper, ImageReadError, load_detection_dataset_dicts
 from anchorfree.data.dataset_dicts import sanitize_boxes
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import register_coco_instances
+from detectron2.structures import BoxMode
 
 IMAGE_H, IMAGE_W = 40, 60
 
@@ -23,11 +25,15 @@ def _write_coco(tmp_path, name, images, annotations):
         if not path.exists():
             cv2.imwrite(str(path), np.full((IMAGE_H, IMAGE_W, 3), 127, np.uint8))
     json_file = tmp_path / f"{name}.json"
-    json_file.write_text(json.dumps({
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "thing"}],
-    }))
+    json_file.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "thing"}],
+            }
+        )
+    )
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
@@ -39,18 +45,29 @@ def _image(i):
 
 
 def _ann(i, image_id, bbox):
-    return {"id": i, "image_id": image_id, "category_id": 1, "bbox": bbox, "area": 1.0, "iscrowd": 0}
+    return {
+        "id": i,
+        "image_id": image_id,
+        "category_id": 1,
+        "bbox": bbox,
+        "area": 1.0,
+        "iscrowd": 0,
+    }
 
 
 def test_sanitize_boxes_clips_and_drops(caplog):
-    record = {"height": 40, "width": 60, "annotations": [
-        {"bbox": [10, 10, 20, 20], "bbox_mode": BoxMode.XYWH_ABS},    # fine
-        {"bbox": [-5, 30, 20, 20], "bbox_mode": BoxMode.XYWH_ABS},    # partly outside: clipped
-        {"bbox": [10, 10, 0, 5], "bbox_mode": BoxMode.XYWH_ABS},      # zero width: dropped
-        {"bbox": [70, 10, 5, 5], "bbox_mode": BoxMode.XYWH_ABS},      # entirely outside: dropped
-        {"bbox": [float("nan"), 1, 2, 2], "bbox_mode": BoxMode.XYWH_ABS},  # NaN: dropped
-        {"bbox": [30, 20, 10, 10], "bbox_mode": BoxMode.XYXY_ABS},    # x1 < x0: dropped
-    ]}
+    record = {
+        "height": 40,
+        "width": 60,
+        "annotations": [
+            {"bbox": [10, 10, 20, 20], "bbox_mode": BoxMode.XYWH_ABS},  # fine
+            {"bbox": [-5, 30, 20, 20], "bbox_mode": BoxMode.XYWH_ABS},  # partly outside: clipped
+            {"bbox": [10, 10, 0, 5], "bbox_mode": BoxMode.XYWH_ABS},  # zero width: dropped
+            {"bbox": [70, 10, 5, 5], "bbox_mode": BoxMode.XYWH_ABS},  # entirely outside: dropped
+            {"bbox": [float("nan"), 1, 2, 2], "bbox_mode": BoxMode.XYWH_ABS},  # NaN: dropped
+            {"bbox": [30, 20, 10, 10], "bbox_mode": BoxMode.XYXY_ABS},  # x1 < x0: dropped
+        ],
+    }
     with caplog.at_level(logging.WARNING):
         (out,) = sanitize_boxes([record], "hand")
     boxes = [a["bbox"] for a in out["annotations"]]

@@ -1,5 +1,6 @@
 """The embedded synthetic dataset (anchorfree.data.synthetic_shapes): determinism, content
 statistics, colour independence of classes, lazy registration, evaluator construction, cache."""
+
 import dataclasses
 import json
 import os
@@ -13,10 +14,10 @@ import torch
 import anchorfree  # noqa: F401  (before any detectron2 import)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.data import synthetic_shapes as shapes
+
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 from detectron2.structures import Boxes, BoxMode, Instances
-
 
 # Big enough for every property checked below to show up (the generator is seeded, so the
 # statistics of a given split are fixed), small enough to generate in a few seconds.
@@ -88,8 +89,15 @@ def test_worker_processes_do_not_change_the_output(tmp_path, monkeypatch):
 def test_image_rng_is_keyed_by_seed_split_and_index():
     draw = lambda *key: shapes.image_rng(*key).integers(1 << 30, size=4).tolist()  # noqa: E731
     assert draw(1, "train", 3) == draw(1, "train", 3)
-    assert len({tuple(draw(*k)) for k in [(1, "train", 3), (2, "train", 3), (1, "val", 3),
-                                            (1, "train", 4)]}) == 4
+    assert (
+        len(
+            {
+                tuple(draw(*k))
+                for k in [(1, "train", 3), (2, "train", 3), (1, "val", 3), (1, "train", 4)]
+            }
+        )
+        == 4
+    )
 
 
 # --- content ----------------------------------------------------------------------------------
@@ -135,9 +143,11 @@ def test_statistics_cover_sizes_aspects_counts_and_overlap(stats_split):
     assert sum(n > 0 for n in stats["instances_per_class"].values()) >= 6
     # Sizes: from <= 12 px to >= half the image side, and all three COCO buckets well filled.
     assert stats["box_side_range"][0] <= SMALL_BOX_SIDE
-    assert any(ann["bbox"][2] >= images[ann["image_id"]]["width"] / 2
-               or ann["bbox"][3] >= images[ann["image_id"]]["height"] / 2
-               for ann in coco["annotations"])
+    assert any(
+        ann["bbox"][2] >= images[ann["image_id"]]["width"] / 2
+        or ann["bbox"][3] >= images[ann["image_id"]]["height"] / 2
+        for ann in coco["annotations"]
+    )
     for bucket, count in stats["size_buckets_scaled"].items():
         assert count >= 0.1 * stats["num_instances"], (bucket, stats["size_buckets_scaled"])
     assert stats["aspect_ratio_range"][0] <= 1.0 / EXTREME_ASPECT
@@ -193,8 +203,12 @@ def test_colour_does_not_determine_the_class():
 
 
 def test_default_datasets_are_registered_on_import():
-    for name, size in [("anchorfree_shapes_train", 1000), ("anchorfree_shapes_val", 200),
-                       ("anchorfree_shapes_tiny_train", 64), ("anchorfree_shapes_tiny_val", 32)]:
+    for name, size in [
+        ("anchorfree_shapes_train", 1000),
+        ("anchorfree_shapes_val", 200),
+        ("anchorfree_shapes_tiny_train", 64),
+        ("anchorfree_shapes_tiny_val", 32),
+    ]:
         assert name in DatasetCatalog.list()
         assert shapes._REGISTERED[name].num_images == size
         meta = MetadataCatalog.get(name)
@@ -234,13 +248,16 @@ def test_coco_evaluator_builds_on_a_fresh_cache_and_scores_ground_truth(tmp_path
         assert (tmp_path / "eval" / "instances_eval.json").is_file()
         evaluator.reset()
         for d in DatasetCatalog.get(name):
-            boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
-                     for a in d["annotations"]]
+            boxes = [
+                BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+                for a in d["annotations"]
+            ]
             instances = Instances((d["height"], d["width"]))
             instances.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
             instances.scores = torch.ones(len(boxes))
-            instances.pred_classes = torch.tensor([a["category_id"] for a in d["annotations"]],
-                                                  dtype=torch.int64)
+            instances.pred_classes = torch.tensor(
+                [a["category_id"] for a in d["annotations"]], dtype=torch.int64
+            )
             evaluator.process([{"image_id": d["image_id"]}], [{"instances": instances}])
         results = evaluator.evaluate()
         assert results["bbox"]["AP"] == pytest.approx(100.0)
@@ -272,7 +289,8 @@ def test_register_synthetic_shapes_with_a_root(tmp_path):
         shapes.register_synthetic_shapes(str(tmp_path))
         shapes.register_synthetic_shapes(str(tmp_path))
         assert MetadataCatalog.get("anchorfree_shapes_tiny_val").image_root == str(
-            tmp_path / "tiny_val" / "images")
+            tmp_path / "tiny_val" / "images"
+        )
         assert os.listdir(tmp_path) == []  # lazy
     finally:
         shapes.register_synthetic_shapes()  # back to the default root for other tests

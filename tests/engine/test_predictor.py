@@ -1,4 +1,5 @@
 """Predictor (DefaultPredictor accepting gray and BGRA images) and the demo script."""
+
 import os
 import subprocess
 import sys
@@ -6,12 +7,13 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.engine import DefaultPredictor
 
 import anchorfree.data  # noqa: F401
 from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.engine import Predictor, as_bgr_image, build_model_from_config
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import DefaultPredictor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
@@ -52,12 +54,15 @@ def test_as_bgr_image_accepts_gray_bgr_bgra(channels):
         np.testing.assert_array_equal(out[:, :, 1], image.reshape(200, 249))
 
 
-@pytest.mark.parametrize("bad, error", [
-    (np.zeros((0, 10, 3), np.uint8), "Empty image"),
-    (np.zeros((10, 10, 2), np.uint8), "shape"),
-    (np.zeros((10, 10, 3), np.float32), "uint8"),
-    ([[1, 2], [3, 4]], "numpy array"),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (np.zeros((0, 10, 3), np.uint8), "Empty image"),
+        (np.zeros((10, 10, 2), np.uint8), "shape"),
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+        ([[1, 2], [3, 4]], "numpy array"),
+    ],
+)
 def test_as_bgr_image_rejects_bad_input(bad, error):
     with pytest.raises((TypeError, ValueError), match=error):
         as_bgr_image(bad)
@@ -96,10 +101,26 @@ def test_demo_on_folder_video_and_dataset(tmp_path, lazy_checkpoint):
     writer.release()
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "demo.py"), "--config-file", LAZY_CONFIG,
-         "--input", str(inputs), str(video), "--dataset", "anchorfree_shapes_tiny_val",
-         "--num-images", "2", "--output", str(out), f"train.init_checkpoint={lazy_checkpoint}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "demo.py"),
+            "--config-file",
+            LAZY_CONFIG,
+            "--input",
+            str(inputs),
+            str(video),
+            "--dataset",
+            "anchorfree_shapes_tiny_val",
+            "--num-images",
+            "2",
+            "--output",
+            str(out),
+            f"train.init_checkpoint={lazy_checkpoint}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=dict(os.environ, ANCHORFREE_DATASETS=str(tmp_path / "datasets")),
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -115,9 +136,20 @@ def test_demo_on_folder_video_and_dataset(tmp_path, lazy_checkpoint):
 
 def test_demo_missing_input_is_a_clear_error(tmp_path, lazy_checkpoint):
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "demo.py"), "--config-file", LAZY_CONFIG,
-         "--input", str(tmp_path / "nope.jpg"), "--output", str(tmp_path),
-         f"train.init_checkpoint={lazy_checkpoint}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "demo.py"),
+            "--config-file",
+            LAZY_CONFIG,
+            "--input",
+            str(tmp_path / "nope.jpg"),
+            "--output",
+            str(tmp_path),
+            f"train.init_checkpoint={lazy_checkpoint}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0 and "nope.jpg' does not exist" in result.stderr

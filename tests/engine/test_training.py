@@ -1,6 +1,7 @@
 """train_net.py end to end on CPU: LazyConfigs of ours and of Detectron2's baselines, a .yaml
 refused with a clear message, eval-only, resume after a real kill, and 2-process training over
 GLOO."""
+
 import os
 import signal
 import subprocess
@@ -35,7 +36,12 @@ def lazy_overrides(output_dir, max_iter, checkpoint_period=1000, batch_size=2):
 def run_train_net(args, env, timeout=300, **kwargs):
     return subprocess.run(
         [sys.executable, os.path.join(REPO, "train_net.py"), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, **kwargs,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
     )
 
 
@@ -58,10 +64,18 @@ def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
     assert (out / "model_final.pth").is_file()
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
     assert (out / "metrics.json").is_file() and (out / "last_checkpoint").is_file()
-    log = _check(run_train_net([
-        "--config-file", LAZY_CONFIG, "--eval-only",
-        *lazy_overrides(out, 3), f"train.init_checkpoint={out / 'model_final.pth'}",
-    ], env))
+    log = _check(
+        run_train_net(
+            [
+                "--config-file",
+                LAZY_CONFIG,
+                "--eval-only",
+                *lazy_overrides(out, 3),
+                f"train.init_checkpoint={out / 'model_final.pth'}",
+            ],
+            env,
+        )
+    )
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
 
 
@@ -82,7 +96,9 @@ def test_yaml_config_is_refused_with_the_py_to_use(env):
 
 
 def test_eval_only_without_weights_is_refused(tmp_path, env):
-    result = run_train_net(["--config-file", LAZY_CONFIG, "--eval-only", *lazy_overrides(tmp_path, 1)], env)
+    result = run_train_net(
+        ["--config-file", LAZY_CONFIG, "--eval-only", *lazy_overrides(tmp_path, 1)], env
+    )
     assert result.returncode != 0
     assert "--eval-only needs trained weights" in result.stderr
 
@@ -105,8 +121,11 @@ def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, 
     out = tmp_path / "resume"
     args = ["--config-file", LAZY_CONFIG, *lazy_overrides(out, 40, checkpoint_period=3)]
     process = subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "train_net.py"), *args], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(out / "model_0000005.pth", process, timeout=240)
@@ -119,8 +138,12 @@ def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, 
     assert not (out / "model_final.pth").exists()
 
     # Resume with a shorter run so that the test ends soon after the checkpoint.
-    resume_args = ["--config-file", LAZY_CONFIG, "--resume",
-                   *lazy_overrides(out, killed_at["iteration"] + 3, checkpoint_period=3)]
+    resume_args = [
+        "--config-file",
+        LAZY_CONFIG,
+        "--resume",
+        *lazy_overrides(out, killed_at["iteration"] + 3, checkpoint_period=3),
+    ]
     log = _check(run_train_net(resume_args, env))
     assert f"Starting training from iteration {killed_at['iteration'] + 1}" in log
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
@@ -134,9 +157,22 @@ def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
     out = tmp_path / "ddp"
     out.mkdir()
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tests", "engine", "ddp_train_worker.py"), "--num-processes", "2",
-         "--config-file", LAZY_CONFIG, "--output-dir", str(out), *lazy_overrides(out, 3)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            os.path.join(REPO, "tests", "engine", "ddp_train_worker.py"),
+            "--num-processes",
+            "2",
+            "--config-file",
+            LAZY_CONFIG,
+            "--output-dir",
+            str(out),
+            *lazy_overrides(out, 3),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     _check(result)
     weights = [torch.load(out / f"rank{r}.pth", map_location="cpu") for r in range(2)]

@@ -4,26 +4,12 @@ predictor, and an over-fit on embedded images evaluated with COCOEvaluator."""
 
 import copy
 import functools
-import glob
 import math
 import os
 
 import numpy as np
 import pytest
 import torch
-
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.fcos import (
-    AnchorFreeFCOS,
-    FCOSPostprocessor,
-    FCOSTargetGenerator,
-    centerness_targets,
-    compute_points,
-    iou_loss,
-)
-from anchorfree.data.synthetic_shapes import NUM_CLASSES
 from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     build_shapes_model,
     check_default_predictor,
@@ -37,6 +23,18 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
     train_until_ap50,
     two_object_batch,
 )
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.fcos import (
+    FCOSPostprocessor,
+    FCOSTargetGenerator,
+    centerness_targets,
+    compute_points,
+    iou_loss,
+)
+
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
 

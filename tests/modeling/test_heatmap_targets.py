@@ -1,4 +1,5 @@
 """The heatmap pieces shared by CenterNet and CornerNet: radii, Gaussians, focal loss, peaks."""
+
 import math
 
 import pytest
@@ -28,7 +29,9 @@ def test_radius_hand_values():
     assert published.item() == pytest.approx((-28 + math.sqrt(1120)) / 2, rel=1e-6)
 
 
-@pytest.mark.parametrize("h,w,t", [(10.0, 10.0, 0.7), (37.0, 5.0, 0.3), (120.0, 64.0, 0.3), (3.0, 90.0, 0.5)])
+@pytest.mark.parametrize(
+    "h,w,t", [(10.0, 10.0, 0.7), (37.0, 5.0, 0.3), (120.0, 64.0, 0.3), (3.0, 90.0, 0.5)]
+)
 def test_corrected_radius_keeps_the_iou_and_is_tight(h, w, t):
     r = gaussian_radius(torch.tensor([h]), torch.tensor([w]), t, "corrected").item()
     ious = _iou_of_worst_cases(h, w, r)
@@ -39,7 +42,9 @@ def test_corrected_radius_keeps_the_iou_and_is_tight(h, w, t):
 def test_published_radius_is_larger_and_radii_are_whole_cells():
     h = torch.tensor([4.0, 30.0, 200.0, 0.0])
     w = torch.tensor([9.0, 30.0, 50.0, 0.0])
-    assert (gaussian_radius(h, w, 0.7, "published") >= gaussian_radius(h, w, 0.7, "corrected")).all()
+    assert (
+        gaussian_radius(h, w, 0.7, "published") >= gaussian_radius(h, w, 0.7, "corrected")
+    ).all()
     radii = heatmap_radii(h, w, 0.3)
     assert radii.dtype == torch.int64 and (radii >= 0).all() and radii[-1] == 0
     assert torch.equal(radii, gaussian_radius(h, w, 0.3).floor().long())
@@ -59,7 +64,9 @@ def _draw_one_by_one(shape, centers, radii, classes):
         for y in range(cy - r, cy + r + 1):
             for x in range(cx - r, cx + r + 1):
                 if 0 <= x < width and 0 <= y < height:
-                    value = torch.exp(torch.tensor(-float((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma * sigma)))
+                    value = torch.exp(
+                        torch.tensor(-float((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma * sigma))
+                    )
                     heatmap[c, y, x] = torch.maximum(heatmap[c, y, x], value)
     return heatmap
 
@@ -90,11 +97,17 @@ def test_gaussians_match_the_one_by_one_reference():
 
 def test_gaussians_keep_the_elementwise_max_and_existing_values():
     heatmap = torch.full((1, 9, 9), 0.5)
-    draw_gaussians(heatmap, torch.tensor([[4, 4], [5, 4]]), torch.tensor([3, 1]), torch.tensor([0, 0]))
+    draw_gaussians(
+        heatmap, torch.tensor([[4, 4], [5, 4]]), torch.tensor([3, 1]), torch.tensor([0, 0])
+    )
     assert heatmap[0, 4, 4] == 1 and heatmap[0, 4, 5] == 1
     assert heatmap.min() == 0.5  # far cells keep what was there
-    draw_gaussians(heatmap, torch.zeros(0, 2, dtype=torch.long), torch.zeros(0, dtype=torch.long),
-                   torch.zeros(0, dtype=torch.long))  # no objects: unchanged, no error
+    draw_gaussians(
+        heatmap,
+        torch.zeros(0, 2, dtype=torch.long),
+        torch.zeros(0, dtype=torch.long),
+        torch.zeros(0, dtype=torch.long),
+    )  # no objects: unchanged, no error
 
 
 def _focal_loss_by_hand(logits, targets, num_objects, alpha=2.0, beta=4.0):
@@ -127,7 +140,9 @@ def test_focal_loss_matches_the_formula_and_handles_zero_objects():
     assert loss.item() == pytest.approx(_focal_loss_by_hand(logits, targets, 2), rel=1e-5)
     no_objects = torch.zeros_like(targets)
     empty = heatmap_focal_loss(logits, no_objects, 0)
-    assert torch.isfinite(empty) and empty.item() == pytest.approx(_focal_loss_by_hand(logits, no_objects, 0), rel=1e-5)
+    assert torch.isfinite(empty) and empty.item() == pytest.approx(
+        _focal_loss_by_hand(logits, no_objects, 0), rel=1e-5
+    )
 
 
 def test_focal_loss_is_finite_for_saturated_logits():
@@ -135,7 +150,9 @@ def test_focal_loss_is_finite_for_saturated_logits():
     loss = heatmap_focal_loss(logits, torch.tensor([[[[0.0, 1.0]]]]), 1)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
-    assert clamped_sigmoid(torch.tensor([-100.0, 100.0])).tolist() == pytest.approx([1e-4, 1 - 1e-4])
+    assert clamped_sigmoid(torch.tensor([-100.0, 100.0])).tolist() == pytest.approx(
+        [1e-4, 1 - 1e-4]
+    )
 
 
 def test_suppress_non_peaks_keeps_local_maxima_only():

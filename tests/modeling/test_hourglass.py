@@ -1,6 +1,6 @@
 """Hourglass backbone: the small CPU variant's outputs on an odd-size padded input, the joins
-between stacks, the LazyConfig's Hourglass-104 and small variant, and Hourglass-104's size (built on the meta device, so no
-memory or time is spent on its 188M parameters)."""
+between stacks, the LazyConfig's Hourglass-104 and small variant, and Hourglass-104's size
+(built on the meta device, so no memory or time is spent on its 188M parameters)."""
 
 import os
 
@@ -9,6 +9,7 @@ import torch
 
 from anchorfree.config import load_config
 from anchorfree.modeling.backbones.hourglass import Hourglass
+
 from detectron2.config import instantiate
 from detectron2.layers import ShapeSpec
 from detectron2.structures import ImageList

@@ -1,4 +1,5 @@
 """The measuring parts of tools/benchmark.py and tools/train_accuracy.py (not their timings)."""
+
 import json
 import os
 import sys
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools")
+TOOLS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"
+)
 sys.path.insert(0, TOOLS)
 
 from bench_common import peak_memory_mib, summary  # noqa: E402
@@ -28,7 +31,10 @@ def test_planting_sets_exactly_the_requested_objects(anchors):
     assert [m.shape for m in planted] == [m.shape for m in maps]
     # At most one class per (position, anchor): planted entries are distinct candidates.
     per_candidate = torch.cat(
-        [(m[0] == PLANTED_LOGIT).reshape(anchors, num_classes, -1).sum(1).flatten() for m in planted]
+        [
+            (m[0] == PLANTED_LOGIT).reshape(anchors, num_classes, -1).sum(1).flatten()
+            for m in planted
+        ]
     )
     assert per_candidate.max() == 1
 
@@ -44,8 +50,12 @@ def test_peak_memory_sees_a_temporary_allocation():
 
 
 def test_final_metrics_are_read_from_the_last_evaluation(tmp_path):
-    records = [{"iteration": 5, "total_loss": 1.0}, {"iteration": 9, "bbox/AP": 1.5, "bbox/AP50": 4.0},
-               {"iteration": 19, "bbox/AP": 2.5, "bbox/AP50": 6.0}, {"iteration": 19, "lr": 0.1}]
+    records = [
+        {"iteration": 5, "total_loss": 1.0},
+        {"iteration": 9, "bbox/AP": 1.5, "bbox/AP50": 4.0},
+        {"iteration": 19, "bbox/AP": 2.5, "bbox/AP50": 6.0},
+        {"iteration": 19, "lr": 0.1},
+    ]
     (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records))
     assert final_metrics_of_training(str(tmp_path)) == {"AP": 2.5, "AP50": 6.0}
     assert final_metrics_of_training(str(tmp_path / "missing")) == {}
@@ -60,10 +70,17 @@ def test_zoo_configs_exist_and_selection():
 
 def _measurements(ms: float) -> dict:
     return {
-        "weights": "random init", "config": "c.py", "parameters_M": 1.0, "gflops": 2.0,
-        "latency": summary([ms / 1000] * 3), "decode": summary([ms / 10000] * 3),
-        "decode_share": 0.1, "predictions_per_image": 1234, "inference_peak_MiB": 10.0,
-        "train_iteration": {**summary([ms / 100] * 3), "batch": 4}, "train_peak_MiB": 50.0,
+        "weights": "random init",
+        "config": "c.py",
+        "parameters_M": 1.0,
+        "gflops": 2.0,
+        "latency": summary([ms / 1000] * 3),
+        "decode": summary([ms / 10000] * 3),
+        "decode_share": 0.1,
+        "predictions_per_image": 1234,
+        "inference_peak_MiB": 10.0,
+        "train_iteration": {**summary([ms / 100] * 3), "batch": 4},
+        "train_peak_MiB": 50.0,
         "latency_by_size": {"256": summary([ms / 2000]), "512": summary([ms / 1000])},
         "targets_by_objects": {"10": summary([0.001]), "100": summary([0.002])},
         "decode_by_objects": {"10": summary([0.001]), "100": summary([0.003])},
@@ -75,17 +92,33 @@ def test_report_tables_and_plots(tmp_path):
         "environment": {"platform": "test", "cpu_count": 2, "threads": 2, "torch": "x"},
         "command": "python tools/benchmark.py",
         "detectors": {
-            "a": {"name": "Alpha", "anchor_free": False, "implementation": "Detectron2",
-                  "hyperparameters": ["anchors", "IoU"]},
-            "b": {"name": "Beta", "anchor_free": True, "implementation": "anchorfree-d2",
-                  "hyperparameters": ["radius"]},
+            "a": {
+                "name": "Alpha",
+                "anchor_free": False,
+                "implementation": "Detectron2",
+                "hyperparameters": ["anchors", "IoU"],
+            },
+            "b": {
+                "name": "Beta",
+                "anchor_free": True,
+                "implementation": "anchorfree-d2",
+                "hyperparameters": ["radius"],
+            },
         },
         "devices": {"cpu": {"a": _measurements(50.0), "b": _measurements(80.0)}},
-        "accuracy": {"detectors": {"b": {"bbox": {"AP": 12.345, "AP50": 30.0, "APs": 1.0,
-                                                  "APm": 2.0, "APl": 3.0}}}},
+        "accuracy": {
+            "detectors": {
+                "b": {"bbox": {"AP": 12.345, "AP50": 30.0, "APs": 1.0, "APm": 2.0, "APl": 3.0}}
+            }
+        },
     }
     markdown = write_report(report, str(tmp_path))
     assert "| Alpha | Detectron2 | 1.00 | 2.0 | 50.0 | 5.0 (10%) | 500 | 10 / 50 | – |" in markdown
     assert "| Beta | yes | 1,234 | 1.00 | 2.00 | 1: radius | 12.35 |" in markdown
-    for name in ("results.md", "latency_vs_size_cpu.png", "objects_cpu.png", "ap_vs_latency_cpu.png"):
+    for name in (
+        "results.md",
+        "latency_vs_size_cpu.png",
+        "objects_cpu.png",
+        "ap_vs_latency_cpu.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 

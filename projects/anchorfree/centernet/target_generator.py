@@ -40,6 +40,7 @@ from anchorfree.modeling.gaussian_targets import (
     draw_gaussians,
     heatmap_radii,
 )
+
 from detectron2.structures import Instances
 
 __all__ = ["CenterNetTargetGenerator", "CenterNetTargets"]

@@ -6,6 +6,7 @@ GitHub HEAD falls back to GLOO on CPU. :func:`launch` delegates to Detectron2 wh
 available (so GPU runs are exactly Detectron2's) and otherwise runs the workers itself over
 GLOO, one CPU process per requested "GPU". ``anchorfree.engine.launch`` is this function.
 """
+
 import logging
 from datetime import timedelta
 from typing import Any, Callable, Optional, Tuple
@@ -13,6 +14,7 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
 from detectron2.engine import launch as detectron2_launch
 from detectron2.engine.launch import DEFAULT_TIMEOUT, _find_free_port
 from detectron2.utils import comm
@@ -38,8 +40,13 @@ def launch(
     world_size = num_machines * num_gpus_per_machine
     if torch.cuda.is_available() or world_size <= 1:
         detectron2_launch(
-            main_func, num_gpus_per_machine, num_machines=num_machines,
-            machine_rank=machine_rank, dist_url=dist_url, args=args, timeout=timeout,
+            main_func,
+            num_gpus_per_machine,
+            num_machines=num_machines,
+            machine_rank=machine_rank,
+            dist_url=dist_url,
+            args=args,
+            timeout=timeout,
         )
         return
     if dist_url is None or dist_url == "auto":
@@ -67,15 +74,19 @@ def _cpu_worker(
 ) -> None:
     global_rank = machine_rank * num_workers_per_machine + local_rank
     dist.init_process_group(
-        backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank,
+        backend="gloo",
+        init_method=dist_url,
+        world_size=world_size,
+        rank=global_rank,
         timeout=timeout,
     )
     if hasattr(comm, "create_local_process_group"):  # Detectron2 HEAD
         comm.create_local_process_group(num_workers_per_machine)
     else:  # v0.6 keeps the machine-local group in a module global
         for machine in range(world_size // num_workers_per_machine):
-            ranks = list(range(machine * num_workers_per_machine,
-                               (machine + 1) * num_workers_per_machine))
+            ranks = list(
+                range(machine * num_workers_per_machine, (machine + 1) * num_workers_per_machine)
+            )
             group = dist.new_group(ranks)
             if machine == machine_rank:
                 comm._LOCAL_PROCESS_GROUP = group

@@ -12,9 +12,10 @@ import inspect
 import os
 from typing import Iterable, List
 
+from omegaconf import DictConfig, OmegaConf
+
 from detectron2.config import LazyConfig
 from detectron2.utils.registry import locate
-from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["YacsConfigRemovedError", "check_config_file", "load_config"]
 

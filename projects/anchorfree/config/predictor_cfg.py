@@ -27,11 +27,12 @@ import os
 from typing import List, Optional, Tuple
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
 from detectron2.config import CfgNode, get_cfg, instantiate
 from detectron2.data import transforms as T
 from detectron2.modeling import META_ARCH_REGISTRY
-from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
 from .loading import load_config
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from anchorfree.modeling.distributed import mean_over_workers
 from anchorfree.modeling.events import put_scalar
+
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import ImageList, Instances

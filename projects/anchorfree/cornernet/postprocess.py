@@ -31,6 +31,7 @@ from torch import Tensor
 
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 

@@ -10,6 +10,7 @@ from typing import Dict
 
 import numpy as np
 import torch
+
 from detectron2.engine import DefaultPredictor
 
 __all__ = ["as_bgr_image", "Predictor"]

@@ -1,24 +1,27 @@
 """
 Training and evaluation from a LazyConfig.
 
-Everything is Detectron2's: ``SimpleTrainer``/``AMPTrainer``, ``create_ddp_model``, ``DetectionCheckpointer``,
-its hooks (LR schedule, periodic checkpoints, evaluation, writers), ``COCOEvaluator``.
+Everything is Detectron2's: ``SimpleTrainer``/``AMPTrainer``, ``create_ddp_model``,
+``DetectionCheckpointer``, its hooks (LR schedule, periodic checkpoints, evaluation, writers),
+``COCOEvaluator``.
 """
+
 import logging
 from typing import Any, Dict
 
 import torch
+from omegaconf import DictConfig
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from anchorfree.config.predictor_cfg import fallback_device
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import AMPTrainer, SimpleTrainer, default_writers, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
-from omegaconf import DictConfig
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-
-from anchorfree.config.predictor_cfg import fallback_device
 
 logger = logging.getLogger("detectron2")
 
@@ -86,21 +89,29 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
     checkpoint_kwargs = {}
     if train.checkpointer.get("max_to_keep") is not None:
         checkpoint_kwargs["max_to_keep"] = train.checkpointer.max_to_keep
-    trainer.register_hooks([
-        hooks.IterationTimer(),
-        hooks.LRScheduler(optimizer=optimizer, scheduler=instantiate(cfg.lr_multiplier)),
-        hooks.PeriodicCheckpointer(checkpointer, train.checkpointer.period, **checkpoint_kwargs)
-        if comm.is_main_process() else None,
-        hooks.EvalHook(train.eval_period, lambda: do_test(cfg, model)),
-        hooks.PeriodicWriter(default_writers(train.output_dir, train.max_iter), period=train.log_period)
-        if comm.is_main_process() else None,
-    ])
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(optimizer=optimizer, scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, train.checkpointer.period, **checkpoint_kwargs)
+            if comm.is_main_process()
+            else None,
+            hooks.EvalHook(train.eval_period, lambda: do_test(cfg, model)),
+            hooks.PeriodicWriter(
+                default_writers(train.output_dir, train.max_iter), period=train.log_period
+            )
+            if comm.is_main_process()
+            else None,
+        ]
+    )
     checkpointer.resume_or_load(train.init_checkpoint, resume=resume)
     # The checkpoint records the iteration that had just finished.
     start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
     if start_iter >= train.max_iter:
-        logger.info(f"Checkpoint is at iteration {start_iter}, max_iter is {train.max_iter}: "
-                    "nothing left to train.")
+        logger.info(
+            f"Checkpoint is at iteration {start_iter}, max_iter is {train.max_iter}: "
+            "nothing left to train."
+        )
     else:
         trainer.train(start_iter, train.max_iter)
     return model.module if isinstance(model, DistributedDataParallel) else model

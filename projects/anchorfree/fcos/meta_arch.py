@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.events import put_scalar
+
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import ImageList, Instances

@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Sequence, Union
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
+from detectron2.layers import Conv2d, get_norm
 from detectron2.modeling import Backbone
 
 __all__ = [

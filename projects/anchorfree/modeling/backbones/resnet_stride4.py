@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.ops import deform_conv2d
 
-from detectron2.layers import ShapeSpec, get_norm
+from detectron2.layers import get_norm
 from detectron2.modeling.backbone import FPN, Backbone
 
 __all__ = [
