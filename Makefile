@@ -1,5 +1,6 @@
 # anchorfree-d2: `make demo` (set up, train on the embedded dataset, evaluate, predict) and
-# `make test` (the whole test suite on CPU). Both set the environment up on first use.
+# `make test` (the whole test suite on CPU; `make test-quick` leaves the slow tests out).
+# Both set the environment up on first use.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ CONFIG ?= configs/baselines/fcos_R_18_FPN_shapes.py
 OUTPUT ?= output/demo
 STAMP := $(VENV)/.anchorfree-setup-done
 
-.PHONY: setup demo test accuracy bench clean
+.PHONY: setup demo test test-quick accuracy bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# Everything but the tests marked slow (over-fits, multi-process and end-to-end runs).
+test-quick: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 # Every detector trained with the same CPU budget on the embedded dataset (about 10 minutes
 # each on 2 cores), then the side-by-side benchmark, its tables and plots (output/benchmark).

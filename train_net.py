@@ -2,18 +2,21 @@
 """
 Train or evaluate any detector of this project, or Detectron2's own baselines.
 
-The config system follows the file extension: LazyConfig ``.py`` (primary) or yacs ``.yaml``.
+Configs are LazyConfigs (``.py``); given a ``.yaml`` (the removed yacs configs) it exits with a
+message naming the ``.py`` to use.
 
     python train_net.py --config-file configs/baselines/fcos_R_18_FPN_shapes.py
     python train_net.py --config-file ... --num-gpus 2            # 2 GPUs, or 2 CPU processes
     python train_net.py --config-file ... --resume                # continue the last checkpoint
     python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
 """
+
 import logging
+import sys
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
+from anchorfree.config import check_config_file, load_config
 from anchorfree.engine import (
     build_model_from_config,
     do_test,
@@ -21,6 +24,7 @@ from anchorfree.engine import (
     launch,
     load_for_evaluation,
 )
+
 from detectron2.engine import default_argument_parser, default_setup
 
 logger = logging.getLogger("detectron2")
@@ -39,6 +43,10 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
+    try:
+        check_config_file(args.config_file)  # before any worker starts
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"train_net.py: {e}")
     launch(
         main,
         args.num_gpus,

@@ -1,17 +1,16 @@
 """
-Helpers shared by the detector tests (test_fcos.py, test_centernet.py, test_cornernet.py): a
-one-thread fixture, inputs with ground truth, a check of one training step, the
-DefaultPredictor check of a yacs config, and an over-fit on a few embedded images evaluated
+Helpers shared by the detector tests (tests/{fcos,centernet,cornernet}/): a one-thread fixture,
+inputs with ground truth, a check of one training step, the DefaultPredictor check of a
+LazyConfig (through ``get_predictor_cfg``), and an over-fit on a few embedded images evaluated
 with COCOEvaluator.
 
-Not a test module. tests/ has no ``__init__.py``, so pytest (default "prepend" import mode)
-puts tests/ on ``sys.path`` before importing a test file there, and the test files import this
+Not a test module: tests/conftest.py puts tests/ on ``sys.path``, and the test files import this
 as ``detector_testing``.
 """
 
 import copy
 import math
-from typing import Callable, Dict, Iterable, List, NamedTuple, Sequence
+from typing import Dict, Iterable, List, NamedTuple, Sequence
 
 import numpy as np
 import pytest
@@ -19,12 +18,13 @@ import torch
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
-from detectron2.config import get_cfg, instantiate
+
+from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import DefaultPredictor
 from detectron2.evaluation import COCOEvaluator
-from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
@@ -113,21 +113,15 @@ def check_training_step(model, batch, loss_keys: Iterable[str], every_parameter=
     return losses
 
 
-def check_default_predictor(
-    add_config: Callable, yaml_path: str, tmp_path, test_options: Sequence = ()
-) -> None:
-    """DefaultPredictor of the yacs config ``yaml_path`` (its keys added by ``add_config``)
-    with seed-0 random weights loaded from a file and ``test_options`` (``merge_from_list``
-    pairs) on top, on a random 201x249 image: detections at the image's size, at most 100,
-    of known classes."""
-    cfg = get_cfg()
-    add_config(cfg)
-    cfg.merge_from_file(yaml_path)
+def check_default_predictor(config_file: str, tmp_path, test_options: Sequence = ()) -> None:
+    """Detectron2's DefaultPredictor of the LazyConfig ``config_file`` (served by
+    ``get_predictor_cfg``) with seed-0 random weights loaded from a file and ``test_options``
+    (``key=value`` overrides) on top, on a random 201x249 image: detections at the image's
+    size, at most 100, of known classes."""
     torch.manual_seed(0)
     weights = tmp_path / "model.pth"
-    torch.save({"model": build_model(cfg).state_dict()}, weights)
-    cfg.MODEL.WEIGHTS = str(weights)
-    cfg.merge_from_list(list(test_options))
+    torch.save({"model": instantiate(load_config(config_file).model).state_dict()}, weights)
+    cfg = get_predictor_cfg(config_file, [f"train.init_checkpoint={weights}", *test_options])
     predictor = DefaultPredictor(cfg)
     image = np.random.default_rng(0).integers(0, 256, (201, 249, 3), dtype=np.uint8)
     result = predictor(image)["instances"]
@@ -152,7 +146,9 @@ def overfit_set(dataset: str, cfg, count=4) -> OverfitSet:
     dicts = [d for d in DatasetCatalog.get(TINY_TRAIN) if d["annotations"]][:count]
     if dataset not in DatasetCatalog.list():
         DatasetCatalog.register(dataset, lambda: copy.deepcopy(dicts))
-        MetadataCatalog.get(dataset).set(thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes)
+        MetadataCatalog.get(dataset).set(
+            thing_classes=MetadataCatalog.get(TINY_TRAIN).thing_classes
+        )
     cfg = copy.deepcopy(cfg)
     cfg.dataloader.train.mapper.augmentations = []
     mapper = instantiate(cfg.dataloader.train.mapper)

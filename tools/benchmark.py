@@ -42,11 +42,6 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
 from bench_common import (
     alternate,
     environment,
@@ -58,6 +53,12 @@ from bench_common import (
 from benchmark_adapters import adapter_for
 from benchmark_report import write_report
 from detector_zoo import Detector, select
+from tqdm import tqdm
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
@@ -71,8 +72,12 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", nargs="*", default=[], help="detector slugs (default: all)")
-    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"],
-                        help="cuda is skipped where it is not available")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        default=["cpu", "cuda"],
+        help="cuda is skipped where it is not available",
+    )
     parser.add_argument("--output", default=os.path.join("output", "benchmark"))
     parser.add_argument("--accuracy-dir", default=os.path.join("output", "accuracy"))
     parser.add_argument("--reps", type=int, default=10, help="timed calls per measurement")
@@ -82,8 +87,11 @@ def parse_args(argv=None):
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 10, 100, 300, 1000])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report-only", action="store_true",
-                        help="only rewrite results.md and the plots from benchmark.json")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite results.md and the plots from benchmark.json",
+    )
     return parser.parse_args(argv)
 
 
@@ -119,9 +127,14 @@ def to_device(inputs: List[dict], device: str) -> List[dict]:
 
 
 def resized(image: torch.Tensor, size: int) -> dict:
-    scaled = torch.nn.functional.interpolate(
-        image[None].float(), size=(size, size), mode="bilinear", align_corners=False
-    )[0].round().clamp(0, 255).to(torch.uint8)
+    scaled = (
+        torch.nn.functional.interpolate(
+            image[None].float(), size=(size, size), mode="bilinear", align_corners=False
+        )[0]
+        .round()
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
     return {"image": scaled, "height": size, "width": size}
 
 
@@ -185,7 +198,9 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
             images, features, predictions = adapter.network(model, val_images[:1])
             decode_times = time_calls(
                 lambda: adapter.decode(model, images, features, predictions),
-                args.reps, args.warmup, device,
+                args.reps,
+                args.warmup,
+                device,
             )
         results[slug]["decode"] = summary(decode_times)
         results[slug]["decode_share"] = (
@@ -217,9 +232,7 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
     for _, model, _, _ in built.values():
         model.train()
     with EventStorage():
-        training = alternate(
-            {s: train_step(s) for s in built}, args.train_reps, 1, device
-        )
+        training = alternate({s: train_step(s) for s in built}, args.train_reps, 1, device)
         for slug in built:
             results[slug]["train_iteration"] = {**summary(training[slug]), "batch": batch_size}
             results[slug]["train_peak_MiB"] = peak_memory_mib(train_step(slug), device)
@@ -233,7 +246,9 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
         with torch.no_grad():
             times = alternate(
                 {s: (lambda m=built[s][1]: m(inputs)) for s in built},
-                max(args.reps // 2, 3), 1, device,
+                max(args.reps // 2, 3),
+                1,
+                device,
             )
         for slug in built:
             by_size[slug][str(size)] = summary(times[slug])
@@ -242,8 +257,13 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
     progress.update()
 
     rng = np.random.default_rng(args.seed)
-    blank = [{"image": torch.zeros(3, *TARGET_IMAGE_SIZE, dtype=torch.uint8, device=device),
-              "height": TARGET_IMAGE_SIZE[0], "width": TARGET_IMAGE_SIZE[1]}]
+    blank = [
+        {
+            "image": torch.zeros(3, *TARGET_IMAGE_SIZE, dtype=torch.uint8, device=device),
+            "height": TARGET_IMAGE_SIZE[0],
+            "width": TARGET_IMAGE_SIZE[1],
+        }
+    ]
     blank_outputs = {}  # per detector: (images, features, predictions) of the blank input
     for slug, (_, model, _, adapter) in built.items():
         results[slug]["targets_by_objects"] = {}
@@ -253,8 +273,11 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
     for num_objects in tqdm(args.objects, desc=f"{device}: objects", leave=False):
         for slug, (_, model, _, adapter) in built.items():
             images, features, predictions = blank_outputs[slug]
-            gt = [random_instances(num_objects, rng, TARGET_IMAGE_SIZE, model.num_classes,
-                                   sizes=(8, 400)).to(device)]
+            gt = [
+                random_instances(
+                    num_objects, rng, TARGET_IMAGE_SIZE, model.num_classes, sizes=(8, 400)
+                ).to(device)
+            ]
             with torch.no_grad():
                 assign = adapter.target_generation(model, images, features, predictions, gt)
                 planted = adapter.plant(model, predictions, num_objects, rng)
@@ -262,8 +285,12 @@ def measure_device(detectors, args, device: str) -> Dict[str, dict]:
                     time_calls(assign, args.reps, 1, device)
                 )
                 results[slug]["decode_by_objects"][str(num_objects)] = summary(
-                    time_calls(lambda: adapter.decode(model, images, features, planted),
-                               args.reps, 1, device)
+                    time_calls(
+                        lambda: adapter.decode(model, images, features, planted),
+                        args.reps,
+                        1,
+                        device,
+                    )
                 )
     progress.update()
     progress.close()
@@ -288,10 +315,15 @@ def main(argv=None):
         report = {
             "environment": environment(),
             "command": " ".join(["python", "tools/benchmark.py"] + (argv or sys.argv[1:])),
-            "detectors": {d.slug: {"name": d.name, "anchor_free": d.anchor_free,
-                                   "implementation": d.implementation,
-                                   "hyperparameters": list(d.hyperparameters)}
-                          for d in detectors},
+            "detectors": {
+                d.slug: {
+                    "name": d.name,
+                    "anchor_free": d.anchor_free,
+                    "implementation": d.implementation,
+                    "hyperparameters": list(d.hyperparameters),
+                }
+                for d in detectors
+            },
             "devices": {device: measure_device(detectors, args, device) for device in devices},
         }
         accuracy_path = os.path.join(args.accuracy_dir, "accuracy.json")

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
+
 from detectron2.structures import ImageList, Instances
 
 # Planted objects score sigmoid(+5) = 0.993; every other logit sigmoid(-12) = 6e-6, far below
@@ -19,8 +20,9 @@ PLANTED_LOGIT = 5.0
 BACKGROUND_LOGIT = -12.0
 
 
-def plant_in_logits(maps: Sequence[Tensor], num_classes: int, num_objects: int,
-                    rng: np.random.Generator) -> List[Tensor]:
+def plant_in_logits(
+    maps: Sequence[Tensor], num_classes: int, num_objects: int, rng: np.random.Generator
+) -> List[Tensor]:
     """
     Copies of classification maps ``[N, A*K, H, W]`` (A anchors or 1, K classes; one per
     level) with every logit at BACKGROUND_LOGIT except ``num_objects`` random
@@ -68,15 +70,17 @@ class DenseDetectorAdapter:
         """Candidate boxes per image: positions x anchors over all levels."""
         return int(sum(m[0].numel() // model.num_classes for m in predictions[0]))
 
-    def target_generation(self, model, images, features, predictions,
-                          gt: List[Instances]) -> Callable:
+    def target_generation(
+        self, model, images, features, predictions, gt: List[Instances]
+    ) -> Callable:
         anchors = model.anchor_generator(features)
         return lambda: model.label_anchors(anchors, gt)
 
 
 class AnchorFreeFCOSAdapter(DenseDetectorAdapter):
-    def target_generation(self, model, images, features, predictions,
-                          gt: List[Instances]) -> Callable:
+    def target_generation(
+        self, model, images, features, predictions, gt: List[Instances]
+    ) -> Callable:
         shapes = [f.shape[-2:] for f in features]
         return lambda: model.target_generator(shapes, model.strides, gt)
 
@@ -99,8 +103,9 @@ class CenterNetAdapter:
 
     def decode(self, model, images, features, outputs) -> List[Instances]:
         scores = clamped_sigmoid(outputs.heatmap, model.prob_clamp)
-        return model.postprocessor(scores, outputs.wh, outputs.offset, model.stride,
-                                   images.image_sizes)
+        return model.postprocessor(
+            scores, outputs.wh, outputs.offset, model.stride, images.image_sizes
+        )
 
     def plant(self, model, outputs, num_objects: int, rng: np.random.Generator):
         heatmap = plant_in_logits([outputs.heatmap], model.num_classes, num_objects, rng)[0]
@@ -110,8 +115,7 @@ class CenterNetAdapter:
         """Candidate centers per image: the cells of the output grid."""
         return int(outputs.heatmap[0, 0].numel())
 
-    def target_generation(self, model, images, features, outputs,
-                          gt: List[Instances]) -> Callable:
+    def target_generation(self, model, images, features, outputs, gt: List[Instances]) -> Callable:
         grid = outputs.heatmap.shape[-2:]
         return lambda: model.target_generator(grid, model.stride, gt)
 
@@ -131,21 +135,25 @@ class CornerNetAdapter:
 
     def decode(self, model, images, features, predictions) -> List[Instances]:
         candidates = model.postprocessor.decode(predictions, model.stride)
-        return [model.postprocessor.select(c, size)
-                for c, size in zip(candidates, images.image_sizes)]
+        return [
+            model.postprocessor.select(c, size) for c, size in zip(candidates, images.image_sizes)
+        ]
 
     def plant(self, model, predictions, num_objects: int, rng: np.random.Generator):
         """``num_objects`` top-left and as many bottom-right corners, placed independently."""
-        tl, br = (plant_in_logits([m], model.num_classes, num_objects, rng)[0]
-                  for m in (predictions.tl_heatmap, predictions.br_heatmap))
+        tl, br = (
+            plant_in_logits([m], model.num_classes, num_objects, rng)[0]
+            for m in (predictions.tl_heatmap, predictions.br_heatmap)
+        )
         return predictions._replace(tl_heatmap=tl, br_heatmap=br)
 
     def num_predictions(self, model, predictions) -> int:
         """Candidate corners per image: the cells of the output grid, for each corner type."""
         return 2 * int(predictions.tl_heatmap[0, 0].numel())
 
-    def target_generation(self, model, images, features, predictions,
-                          gt: List[Instances]) -> Callable:
+    def target_generation(
+        self, model, images, features, predictions, gt: List[Instances]
+    ) -> Callable:
         grid = predictions.tl_heatmap.shape[-2:]
         return lambda: model.target_generator(grid, model.stride, gt)
 

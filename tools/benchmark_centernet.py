@@ -35,6 +35,7 @@ from typing import Dict, List
 
 import numpy as np
 import torch
+from bench_common import alternate, environment, write_json_report
 from tqdm import tqdm
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
@@ -42,7 +43,7 @@ import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.centernet import CenterNetTargetGenerator, merge_flipped
 from anchorfree.config import load_config
 from anchorfree.modeling.heatmap_loss import clamped_sigmoid
-from bench_common import alternate, environment, write_json_report
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.evaluation import COCOEvaluator
@@ -338,9 +339,8 @@ def main(argv=None):
             f"{r['numpy_loop_ms']:>11.2f} {r['speedup_vs_numpy_loop']:>8.2f}x "
             f"{r['torch_loop_ms']:>11.2f} {r['speedup_vs_torch_loop']:>8.2f}x"
         )
-    print(
-        f"heatmaps agree with both loops to {max(r['heatmap_max_abs_diff'] for r in targets.values()):.1e}"
-    )
+    heatmap_diff = max(r["heatmap_max_abs_diff"] for r in targets.values())
+    print(f"heatmaps agree with both loops to {heatmap_diff:.1e}")
     print(f"\n2. Decode share of the forward pass, {INPUT_SIZE}x{INPUT_SIZE}")
     for name, r in decode.items():
         print(

@@ -13,6 +13,7 @@ implementation's summary stats are checked against pycocotools'.
 
 Usage: python tools/benchmark_cocoeval.py [--images 500] [--categories 10] [--out PATH]
 """
+
 import argparse
 import contextlib
 import copy
@@ -58,10 +59,16 @@ def make_dataset(
         gt_boxes = random_boxes(int(rng.poisson(gt_per_image)))
         gt_classes = rng.integers(1, num_categories + 1, len(gt_boxes))
         for box, category in zip(gt_boxes.tolist(), gt_classes.tolist()):
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image["id"], "category_id": category,
-                "bbox": box, "area": box[2] * box[3], "iscrowd": int(rng.random() < 0.05),
-            })
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image["id"],
+                    "category_id": category,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": int(rng.random() < 0.05),
+                }
+            )
         copies = rng.integers(1, 4, len(gt_boxes))
         true_boxes = np.repeat(gt_boxes, copies, axis=0)
         true_boxes[:, :2] += rng.normal(0, 0.08, (len(true_boxes), 2)) * true_boxes[:, 2:]
@@ -128,6 +135,7 @@ def kernel_timer(times: List[float]):
                 return function(*args)
             finally:
                 times[0] += time.perf_counter() - start
+
         return wrapper
 
     for name in names:

@@ -10,7 +10,7 @@ bottom_pool(a) + right_pool(b)), at C channels, batch N, H = W = each size. Comp
   ``corner_pooling`` does on CUDA, and the alternative the CPU row scan is measured against);
 * floor: the same number of bare ``torch.cummax`` calls (one along H, one along W), no flips;
 * loop: the O(W^2) reference, a fresh ``max`` over each position's window (as in
-  tests/test_corner_pooling.py), checked equal to ours in values and gradients.
+  tests/cornernet/test_corner_pooling.py), checked equal to ours in values and gradients.
 
 Each timed call: forward, sum, backward of a fixed random output gradient (integer-valued,
 so that gradient sums are exact in any order and ours can be checked equal to the loop). ours,
@@ -29,6 +29,7 @@ import platform
 from typing import Callable, Dict
 
 import torch
+from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 from torch import Tensor
 
 from anchorfree.cornernet.corner_pooling import (
@@ -38,7 +39,6 @@ from anchorfree.cornernet.corner_pooling import (
     right_pool,
     top_pool,
 )
-from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 
 ROWS, COLS = 2, 3
 # The targets.

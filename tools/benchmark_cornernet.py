@@ -25,11 +25,6 @@ import os
 
 import numpy as np
 import torch
-
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
 from bench_common import (
     alternate,
     environment,
@@ -38,6 +33,12 @@ from bench_common import (
     time_calls,
     write_json_report,
 )
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog

@@ -33,11 +33,6 @@ from typing import Dict
 
 import numpy as np
 import torch
-
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.fcos import FCOSTargetGenerator
 from bench_common import (
     alternate,
     environment,
@@ -46,6 +41,12 @@ from bench_common import (
     summary,
     write_json_report,
 )
+
+import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
+import anchorfree.data  # noqa: F401  (registers the embedded dataset)
+from anchorfree.config import load_config
+from anchorfree.fcos import FCOSTargetGenerator
+
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog

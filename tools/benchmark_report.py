@@ -29,21 +29,36 @@ def cost_table(report: dict, device: str) -> str:
     for slug, r in results.items():
         info = report["detectors"][slug]
         acc = _accuracy(report, slug)
-        rows.append([
-            info["name"], info["implementation"],
-            _fmt(r["parameters_M"], 2), _fmt(r["gflops"], 1),
-            _fmt(r["latency"]["median_ms"]),
-            f"{_fmt(r['decode']['median_ms'])} ({100 * r['decode_share']:.0f}%)",
-            _fmt(r["train_iteration"]["median_ms"], 0),
-            f"{_fmt(r['inference_peak_MiB'], 0)} / {_fmt(r['train_peak_MiB'], 0)}",
-            _fmt(acc.get("AP"), 2), _fmt(acc.get("AP50"), 2),
-            " / ".join(_fmt(acc.get(k), 2) for k in ("APs", "APm", "APl")),
-        ])
+        rows.append(
+            [
+                info["name"],
+                info["implementation"],
+                _fmt(r["parameters_M"], 2),
+                _fmt(r["gflops"], 1),
+                _fmt(r["latency"]["median_ms"]),
+                f"{_fmt(r['decode']['median_ms'])} ({100 * r['decode_share']:.0f}%)",
+                _fmt(r["train_iteration"]["median_ms"], 0),
+                f"{_fmt(r['inference_peak_MiB'], 0)} / {_fmt(r['train_peak_MiB'], 0)}",
+                _fmt(acc.get("AP"), 2),
+                _fmt(acc.get("AP50"), 2),
+                " / ".join(_fmt(acc.get(k), 2) for k in ("APs", "APm", "APl")),
+            ]
+        )
     batch = next(iter(results.values()))["train_iteration"]["batch"]
     return _table(
-        ["detector", "implementation", "params (M)", "GFLOPs", "latency (ms)",
-         "decode (ms, share)", f"train iter, batch {batch} (ms)", "peak MiB infer / train",
-         "AP", "AP50", "APs / APm / APl"],
+        [
+            "detector",
+            "implementation",
+            "params (M)",
+            "GFLOPs",
+            "latency (ms)",
+            "decode (ms, share)",
+            f"train iter, batch {batch} (ms)",
+            "peak MiB infer / train",
+            "AP",
+            "AP50",
+            "APs / APm / APl",
+        ],
         rows,
     )
 
@@ -55,16 +70,25 @@ def anchor_table(report: dict, device: str) -> str:
     rows = []
     for slug, r in results.items():
         info = report["detectors"][slug]
-        rows.append([
-            info["name"], "no" if not info["anchor_free"] else "yes",
-            f"{r['predictions_per_image']:,}",
-            *(_fmt(r["targets_by_objects"][n]["median_ms"], 2) for n in shown),
-            f"{len(info['hyperparameters'])}: " + ", ".join(info["hyperparameters"]),
-            _fmt(_accuracy(report, slug).get("AP"), 2),
-        ])
+        rows.append(
+            [
+                info["name"],
+                "no" if not info["anchor_free"] else "yes",
+                f"{r['predictions_per_image']:,}",
+                *(_fmt(r["targets_by_objects"][n]["median_ms"], 2) for n in shown),
+                f"{len(info['hyperparameters'])}: " + ", ".join(info["hyperparameters"]),
+                _fmt(_accuracy(report, slug).get("AP"), 2),
+            ]
+        )
     return _table(
-        ["detector", "anchor-free", "dense candidates / image",
-         *(f"targets, {n} objects (ms)" for n in shown), "detection settings to tune", "AP"],
+        [
+            "detector",
+            "anchor-free",
+            "dense candidates / image",
+            *(f"targets, {n} objects (ms)" for n in shown),
+            "detection settings to tune",
+            "AP",
+        ],
         rows,
     )
 
@@ -72,17 +96,25 @@ def anchor_table(report: dict, device: str) -> str:
 def size_table(report: dict, device: str) -> str:
     results = report["devices"][device]
     sizes = list(next(iter(results.values()))["latency_by_size"])
-    rows = [[report["detectors"][slug]["name"],
-             *(_fmt(r["latency_by_size"][s]["median_ms"]) for s in sizes)]
-            for slug, r in results.items()]
+    rows = [
+        [
+            report["detectors"][slug]["name"],
+            *(_fmt(r["latency_by_size"][s]["median_ms"]) for s in sizes),
+        ]
+        for slug, r in results.items()
+    ]
     return _table(["detector", *(f"{s}² (ms)" for s in sizes)], rows)
 
 
 def _plot_curves(ax, report, device, key, title, log=True):
     for slug, r in report["devices"][device].items():
         xs = [int(k) for k in r[key]]
-        ax.plot(xs, [v["median_ms"] for v in r[key].values()], marker="o",
-                label=report["detectors"][slug]["name"])
+        ax.plot(
+            xs,
+            [v["median_ms"] for v in r[key].values()],
+            marker="o",
+            label=report["detectors"][slug]["name"],
+        )
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -95,8 +127,14 @@ def plots(report: dict, out_dir: str) -> List[str]:
     written = []
     for device in report["devices"]:
         fig, ax = plt.subplots(figsize=(6, 4))
-        _plot_curves(ax, report, device, "latency_by_size", f"Latency against image size ({device})",
-                     log=False)
+        _plot_curves(
+            ax,
+            report,
+            device,
+            "latency_by_size",
+            f"Latency against image size ({device})",
+            log=False,
+        )
         ax.set_xlabel("image side (px)")
         ax.legend()
         written.append(_save(fig, out_dir, f"latency_vs_size_{device}.png"))
@@ -116,8 +154,12 @@ def plots(report: dict, out_dir: str) -> List[str]:
                 if ap is None:
                     continue
                 ax.scatter(r["latency"]["median_ms"], ap, s=40)
-                ax.annotate(report["detectors"][slug]["name"], (r["latency"]["median_ms"], ap),
-                            textcoords="offset points", xytext=(5, 5))
+                ax.annotate(
+                    report["detectors"][slug]["name"],
+                    (r["latency"]["median_ms"], ap),
+                    textcoords="offset points",
+                    xytext=(5, 5),
+                )
             ax.set_xlabel(f"latency per image, {device} (ms)")
             ax.set_ylabel("COCO AP, embedded val")
             ax.set_title("AP against latency (same CPU training budget)")
@@ -141,7 +183,8 @@ def write_report(report: dict, out_dir: str) -> str:
     sections = [
         f"Measured with `{report['command']}` on {env['platform']}, {env['cpu_count']} CPUs "
         f"({env['threads']} torch threads), torch {env['torch']}"
-        + (f", {env['cuda_device']}" if "cuda_device" in env else "") + "."
+        + (f", {env['cuda_device']}" if "cuda_device" in env else "")
+        + "."
     ]
     if "accuracy" in report:
         sections.append(
@@ -150,9 +193,12 @@ def write_report(report: dict, out_dir: str) -> str:
         )
     for device in report["devices"]:
         sections += [
-            f"### Cost per detector ({device})", cost_table(report, device),
-            f"### Anchor-based against anchor-free ({device})", anchor_table(report, device),
-            f"### Latency against image size ({device})", size_table(report, device),
+            f"### Cost per detector ({device})",
+            cost_table(report, device),
+            f"### Anchor-based against anchor-free ({device})",
+            anchor_table(report, device),
+            f"### Latency against image size ({device})",
+            size_table(report, device),
         ]
     images = plots(report, out_dir)
     sections.append("Plots: " + ", ".join(f"`{os.path.basename(p)}`" for p in images))

@@ -9,9 +9,11 @@ Predict with a trained detector and write visualized results (Detectron2's Visua
     python tools/demo.py --config-file CONFIG --dataset anchorfree_shapes_val --num-images 8 \
         --output out/ train.init_checkpoint=output/model_final.pth
 
-Overrides (after the options) are config overrides as for train_net.py; for yacs configs give
-the weights with ``MODEL.WEIGHTS path``.
+Overrides (after the options) are LazyConfig overrides as for train_net.py. The predictor is
+Detectron2's ``DefaultPredictor`` (gray and BGRA images accepted) served through
+``anchorfree.config.get_predictor_cfg``.
 """
+
 import argparse
 import logging
 import os
@@ -23,9 +25,10 @@ import tqdm
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
+from anchorfree.config import get_predictor_cfg
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
+
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.utils.logger import setup_logger
 from detectron2.utils.visualizer import Visualizer
@@ -37,7 +40,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="+", default=[], help="image files, folders or videos")
     parser.add_argument("--dataset", help="a registered dataset to draw predictions and GT of")
@@ -58,7 +63,9 @@ def expand_inputs(paths: List[str]) -> Tuple[List[str], List[str]]:
     for path in paths:
         if os.path.isdir(path):
             images += sorted(
-                os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)
+                os.path.join(path, f)
+                for f in os.listdir(path)
+                if f.lower().endswith(IMAGE_EXTENSIONS)
             )
         elif not os.path.exists(path):
             raise FileNotFoundError(f"Input '{path}' does not exist.")
@@ -119,7 +126,9 @@ def run_video(drawer: DetectionVisualizer, video_path: str, output_dir: str) -> 
             rgb = drawer.predictions(frame)
             if writer is None:
                 height, width = rgb.shape[:2]
-                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                writer = cv2.VideoWriter(
+                    out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+                )
             writer.write(rgb[:, :, ::-1])
     finally:
         if writer is not None:
@@ -132,10 +141,10 @@ def run_video(drawer: DetectionVisualizer, video_path: str, output_dir: str) -> 
 def main() -> None:
     args = parse_args()
     setup_logger(name="anchorfree")
-    cfg = load_config(args.config_file, args.opts)
+    cfg = get_predictor_cfg(args.config_file, args.opts)
     predictor = Predictor(cfg)
     dataset = args.dataset
-    metadata = MetadataCatalog.get(dataset) if dataset else _config_metadata(cfg)
+    metadata = MetadataCatalog.get(dataset or (cfg.DATASETS.TEST or ("__unused",))[0])
     drawer = DetectionVisualizer(predictor, metadata, args.confidence_threshold)
     os.makedirs(args.output, exist_ok=True)
     images, videos = expand_inputs(args.input)
@@ -163,16 +172,6 @@ def main() -> None:
     for path in videos:
         written.append(run_video(drawer, path, args.output))
     logger.info(f"Wrote {len(written)} visualization(s) to {args.output}")
-
-
-def _config_metadata(cfg):
-    """Metadata (class names) of the config's test dataset, for labels on the drawings."""
-    if hasattr(cfg, "DATASETS"):
-        names = cfg.DATASETS.TEST
-    else:
-        names = cfg.dataloader.test.dataset.names
-    names = [names] if isinstance(names, str) else list(names)
-    return MetadataCatalog.get(names[0]) if names else MetadataCatalog.get("__unused")
 
 
 if __name__ == "__main__":

@@ -28,35 +28,78 @@ class Detector:
 
 
 RETINANET_SETTINGS = (
-    "anchor sizes", "anchor aspect ratios", "anchor scales per octave",
-    "IoU thresholds (foreground, background)", "low-quality matches", "focal alpha, gamma",
-    "box regression weights", "smooth-L1 beta", "score threshold", "top-k candidates",
+    "anchor sizes",
+    "anchor aspect ratios",
+    "anchor scales per octave",
+    "IoU thresholds (foreground, background)",
+    "low-quality matches",
+    "focal alpha, gamma",
+    "box regression weights",
+    "smooth-L1 beta",
+    "score threshold",
+    "top-k candidates",
     "NMS threshold",
 )
 FCOS_SETTINGS = (
-    "size ranges per level", "center sampling radius", "focal alpha, gamma", "box loss",
-    "score threshold", "top-k candidates", "NMS threshold",
+    "size ranges per level",
+    "center sampling radius",
+    "focal alpha, gamma",
+    "box loss",
+    "score threshold",
+    "top-k candidates",
+    "NMS threshold",
 )
 CENTERNET_SETTINGS = (
-    "Gaussian radius (formula, minimum overlap)", "focal alpha, beta", "size loss weight",
+    "Gaussian radius (formula, minimum overlap)",
+    "focal alpha, beta",
+    "size loss weight",
     "top-K",
 )
 CORNERNET_SETTINGS = (
-    "Gaussian radius (formula, minimum overlap)", "focal alpha, beta", "pull, push weights",
-    "top-K per corner", "embedding distance threshold", "soft-NMS method, sigma, threshold",
+    "Gaussian radius (formula, minimum overlap)",
+    "focal alpha, beta",
+    "pull, push weights",
+    "top-K per corner",
+    "embedding distance threshold",
+    "soft-NMS method, sigma, threshold",
 )
 
 DETECTORS: Sequence[Detector] = (
-    Detector("RetinaNet", "retinanet_d2", "configs/baselines/retinanet_R_18_FPN_shapes.py",
-             False, "Detectron2", RETINANET_SETTINGS),
-    Detector("FCOS (Detectron2)", "fcos_d2", "configs/baselines/fcos_R_18_FPN_shapes.py",
-             True, "Detectron2", FCOS_SETTINGS),
-    Detector("FCOS", "fcos", "configs/FCOS/fcos_R_18_FPN_shapes.py",
-             True, "anchorfree-d2", FCOS_SETTINGS),
-    Detector("CenterNet", "centernet", "configs/CenterNet/centernet_R_18_shapes.py",
-             True, "anchorfree-d2", CENTERNET_SETTINGS),
-    Detector("CornerNet", "cornernet", "configs/CornerNet/cornernet_hourglass_small_shapes.py",
-             True, "anchorfree-d2", CORNERNET_SETTINGS),
+    Detector(
+        "RetinaNet",
+        "retinanet_d2",
+        "configs/baselines/retinanet_R_18_FPN_shapes.py",
+        False,
+        "Detectron2",
+        RETINANET_SETTINGS,
+    ),
+    Detector(
+        "FCOS (Detectron2)",
+        "fcos_d2",
+        "configs/baselines/fcos_R_18_FPN_shapes.py",
+        True,
+        "Detectron2",
+        FCOS_SETTINGS,
+    ),
+    Detector(
+        "FCOS", "fcos", "configs/FCOS/fcos_R_18_FPN_shapes.py", True, "anchorfree-d2", FCOS_SETTINGS
+    ),
+    Detector(
+        "CenterNet",
+        "centernet",
+        "configs/CenterNet/centernet_R_18_shapes.py",
+        True,
+        "anchorfree-d2",
+        CENTERNET_SETTINGS,
+    ),
+    Detector(
+        "CornerNet",
+        "cornernet",
+        "configs/CornerNet/cornernet_hourglass_small_shapes.py",
+        True,
+        "anchorfree-d2",
+        CORNERNET_SETTINGS,
+    ),
 )
 
 

@@ -21,6 +21,7 @@ compiled ``detectron2._C`` is then missing; ``anchorfree.compat`` provides a sta
 Users with internet access should rather build Detectron2 from its GitHub source; this script
 does nothing when a Detectron2 is already importable (pass ``--force`` to rebuild anyway).
 """
+
 import argparse
 import glob
 import importlib.util
@@ -54,7 +55,7 @@ RUNTIME_REQUIREMENTS = [
     "hydra-core>=1.1",
 ]
 
-REPLACEMENT_SETUP = '''
+REPLACEMENT_SETUP = """
 import glob
 from setuptools import find_packages, setup
 
@@ -79,7 +80,7 @@ setup(
     python_requires=">=3.6",
     install_requires=%r,
 )
-'''
+"""
 
 
 def detectron2_installed() -> bool:
@@ -111,8 +112,16 @@ def fetch_sdist(cache_dir: str) -> str:
     if not archives:
         check_pip_version()
         # --no-build-isolation: the sdist's setup.py imports torch even to report its metadata.
-        pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
-            "-d", cache_dir, f"{SDIST_NAME}=={SDIST_VERSION}")
+        pip(
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--no-build-isolation",
+            "-d",
+            cache_dir,
+            f"{SDIST_NAME}=={SDIST_VERSION}",
+        )
         archives = glob.glob(os.path.join(cache_dir, f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
     if not archives:
         raise RuntimeError(f"{SDIST_NAME}=={SDIST_VERSION} was not downloaded into {cache_dir}")

@@ -4,6 +4,7 @@
 # decoding of the paper. Not a configuration of the paper: the seed of a like-for-like
 # comparison with FCOS and RetinaNet R-50-FPN 1x.
 from anchorfree.modeling.backbones.resnet_stride4 import FPNP2
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BasicStem, ResNet

@@ -7,6 +7,7 @@
 # which 50 epochs are far too few (CornerNet trained its Hourglass-104 for 500k iterations at
 # batch 49, about 207 epochs).
 from anchorfree.modeling.backbones.hourglass import Hourglass
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 

@@ -4,10 +4,11 @@
 # 500k iterations with the LR x0.1 at 450k; tested at the original resolution (padded) with
 # the mirror image too, soft-NMS, 100 detections. Paper: 42.2 AP (COCO test-dev).
 import torch
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.solver.build import get_default_optimizer_params
-from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from ..common.data.coco import dataloader
 from ..common.train import train

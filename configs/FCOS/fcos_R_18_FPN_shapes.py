@@ -3,6 +3,7 @@
 # (2 tower convs), data and training budget as configs/baselines/fcos_R_18_FPN_shapes.py
 # (Detectron2's FCOS), for a like-for-like comparison.
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
+
 from detectron2.layers import ShapeSpec
 
 from ..common.data.shapes import dataloader

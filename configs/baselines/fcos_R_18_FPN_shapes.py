@@ -2,6 +2,7 @@
 # scratch) on the embedded dataset. About 8 minutes on 2 CPU cores.
 from anchorfree.compat.detectron2_fixes import group_norm
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
+
 from detectron2 import model_zoo
 from detectron2.layers import ShapeSpec
 

@@ -1,5 +1,6 @@
 # Detectron2's built-in FCOS R-50-FPN 1x on COCO (its model-zoo settings), our data pipeline.
 from anchorfree.compat.detectron2_fixes import group_norm
+
 from detectron2 import model_zoo
 
 from ..common.data.coco import dataloader

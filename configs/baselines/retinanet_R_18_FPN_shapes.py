@@ -1,6 +1,7 @@
 # Detectron2's built-in RetinaNet, CPU-sized (ResNet-18 + FPN with 128 channels, trained from
 # scratch) on the embedded dataset: the anchor-based reference at the same budget as FCOS.
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
+
 from detectron2 import model_zoo
 from detectron2.layers import ShapeSpec
 
@@ -16,4 +17,6 @@ model.head.conv_dims = [FPN_CHANNELS] * 2
 model.num_classes = NUM_CLASSES
 model.pixel_std = PIXEL_STD_FROM_SCRATCH
 # Smaller objects than COCO at 1/3 the image size: anchors from 16 px on P3 (stride 8).
-model.anchor_generator.sizes = [[x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)] for x in [16, 32, 64, 128, 256]]
+model.anchor_generator.sizes = [
+    [x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)] for x in [16, 32, 64, 128, 256]
+]

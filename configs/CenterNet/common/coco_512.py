@@ -3,10 +3,11 @@
 # epoch-based Adam schedules (LR x0.1 at each drop epoch, no warm-up). Leaf configs set the
 # batch size and call the schedule helpers.
 import torch
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.solver.build import get_default_optimizer_params
-from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from ...common.data.coco import dataloader
 

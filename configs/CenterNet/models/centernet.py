@@ -9,6 +9,7 @@ from anchorfree.centernet import (
     CenterNetTargetGenerator,
 )
 from anchorfree.modeling.backbones.resnet_stride4 import UpsamplingNeck
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import BasicStem, ResNet

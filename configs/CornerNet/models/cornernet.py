@@ -8,6 +8,7 @@ from anchorfree.cornernet import (
     CornerNetTargetGenerator,
 )
 from anchorfree.modeling.backbones.hourglass import Hourglass
+
 from detectron2.config import LazyCall as L
 
 head = L(CornerNetHead)(

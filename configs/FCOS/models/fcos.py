@@ -1,6 +1,7 @@
 # FCOS (anchorfree.fcos) on ResNet-50 + FPN P3-P7 (P6/P7 from P5), COCO: the improved FCOS
 # (arXiv:2006.09214) settings, which are the defaults of anchorfree.fcos. Leaf configs edit this.
 from anchorfree.fcos import AnchorFreeFCOS, FCOSHead, FCOSPostprocessor, FCOSTargetGenerator
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import FPN, BasicStem, ResNet

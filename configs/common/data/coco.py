@@ -1,8 +1,9 @@
 # COCO 2017 detection data (Detectron2's builtin registration: $DETECTRON2_DATASETS/coco).
 from omegaconf import OmegaConf
 
-import detectron2.data.transforms as T
 from anchorfree.data import CheckedDatasetMapper, load_detection_dataset_dicts
+
+import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.evaluation import COCOEvaluator

@@ -16,7 +16,9 @@ resnet18_fpn_p3p7 = L(FPN)(
     in_features=["res3", "res4", "res5"],
     out_channels=FPN_CHANNELS,
     norm="GN",
-    top_block=L(LastLevelP6P7)(in_channels=FPN_CHANNELS, out_channels=FPN_CHANNELS, in_feature="p5"),
+    top_block=L(LastLevelP6P7)(
+        in_channels=FPN_CHANNELS, out_channels=FPN_CHANNELS, in_feature="p5"
+    ),
 )
 
 # Per-channel std of ImageNet in BGR order: inputs of a network trained from scratch should be

@@ -1,5 +1,6 @@
 """``python -m anchorfree.compat [--write-pth]``: install the detectron2._C stand-in start-up
 hook into site-packages and report whether the stand-in is in use."""
+
 import argparse
 import sysconfig
 

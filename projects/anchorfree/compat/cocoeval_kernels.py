@@ -38,6 +38,7 @@ whose IoU matrix is empty although it has both detections and ground truth (``co
 ``uint64``); id 0 acts as in both implementations: a match to ground truth of id 0 counts as no
 match, and a detection of id 0 does not take the ground truth it matches.
 """
+
 import datetime
 import itertools
 from dataclasses import dataclass
@@ -238,8 +239,17 @@ def _match_greedily(
         members = members[np.argsort(-num_det[pairs[members]], kind="stable")]
         p = pairs[members]
         _match_bucket(
-            flat_ious, iou_start[members], num_gt[p], num_det[p], gt_start[p], det_start[p],
-            gt_ignored, gt_crowd, det_claims, thresholds, matched,
+            flat_ious,
+            iou_start[members],
+            num_gt[p],
+            num_det[p],
+            gt_start[p],
+            det_start[p],
+            gt_ignored,
+            gt_crowd,
+            det_claims,
+            thresholds,
+            matched,
         )
     return matched
 
@@ -359,12 +369,12 @@ def _precision_recall(
     precision = np.maximum.accumulate(precision[..., ::-1], axis=-1)[..., ::-1]
     # Recall tp/num_gt reaches a threshold where tp reaches the least count v with v/num_gt >= it
     # (v/num_gt computed as the recall is, and non-decreasing in v).
-    needed = np.stack([
-        np.searchsorted(np.arange(g + 1) / g, recall_thresholds, side="left") for g in num_gt
-    ])  # (B, R)
-    first = _first_reaching(
-        tp.reshape(-1, n), np.repeat(needed, num_thresholds, axis=0)
-    ).reshape(shape)
+    needed = np.stack(
+        [np.searchsorted(np.arange(g + 1) / g, recall_thresholds, side="left") for g in num_gt]
+    )  # (B, R)
+    first = _first_reaching(tp.reshape(-1, n), np.repeat(needed, num_thresholds, axis=0)).reshape(
+        shape
+    )
     reached = first < n
     first = np.minimum(first, n - 1)
     return (
@@ -412,7 +422,7 @@ def COCOevalAccumulate(params: Any, evaluations: ImageEvaluations) -> Dict[str, 
         ranges = np.flatnonzero(ev.num_gt[k] > 0)
         if ranges.size == 0:
             continue
-        category_dets = order[bounds[k]:bounds[k + 1]]
+        category_dets = order[bounds[k] : bounds[k + 1]]
         for m, max_det in enumerate(max_dets):
             dets = category_dets[ev.rank[category_dets] < max_det]
             p, r, s = _precision_recall(

@@ -10,13 +10,14 @@ no compiled extension is importable (registry installs of Detectron2 v0.6 have n
   gradients), computed by ``torchvision.ops.deform_conv2d`` and its autograd;
 * the COCO evaluation kernels that ``detectron2.evaluation.fast_eval_api.COCOeval_opt`` calls
   (:mod:`anchorfree.compat.cocoeval_kernels`, NumPy);
-* rotated-box ops (``box_iou_rotated``, ``roi_align_rotated_*``, ``torch.ops.detectron2.nms_rotated``)
-  that raise a clear error: no project here uses rotated boxes, and a silent slow fallback would
-  hide a missing build.
+* rotated-box ops (``box_iou_rotated``, ``roi_align_rotated_*``,
+  ``torch.ops.detectron2.nms_rotated``) that raise a clear error: no project here uses rotated
+  boxes, and a silent slow fallback would hide a missing build.
 
 Offsets use Detectron2's (and torchvision's) layout: channel ``2*k`` is the y offset and
 ``2*k+1`` the x offset of kernel tap ``k = i*kernel_w + j``, per deformable group.
 """
+
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -62,12 +63,20 @@ def _deform_conv_with_grads(
     dilation: Tuple[int, int],
 ) -> Tuple[Optional[torch.Tensor], ...]:
     """Gradients of ``sum(deform_conv2d(...) * grad_output)`` w.r.t. every given tensor input."""
-    leaves = [t.detach().requires_grad_(True) if t is not None else None
-              for t in (input, offset, weight, mask, bias)]
+    leaves = [
+        t.detach().requires_grad_(True) if t is not None else None
+        for t in (input, offset, weight, mask, bias)
+    ]
     with torch.enable_grad():
         out = deform_conv2d(
-            leaves[0], leaves[1], leaves[2], bias=leaves[4],
-            stride=stride, padding=padding, dilation=dilation, mask=leaves[3],
+            leaves[0],
+            leaves[1],
+            leaves[2],
+            bias=leaves[4],
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            mask=leaves[3],
         )
         present = [t for t in leaves if t is not None]
         grads = iter(torch.autograd.grad(out, present, grad_output))
@@ -75,58 +84,179 @@ def _deform_conv_with_grads(
 
 
 def deform_conv_forward(
-    input, weight, offset, output, columns, ones, kW, kH, dW, dH, padW, padH,
-    dilationW, dilationH, group, deformable_group, im2col_step,
+    input,
+    weight,
+    offset,
+    output,
+    columns,
+    ones,
+    kW,
+    kH,
+    dW,
+    dH,
+    padW,
+    padH,
+    dilationW,
+    dilationH,
+    group,
+    deformable_group,
+    im2col_step,
 ) -> None:
     # Groups and deformable groups are implied by the channel counts of weight and offset.
-    output.copy_(deform_conv2d(
-        input, offset, weight, stride=(dH, dW), padding=(padH, padW), dilation=(dilationH, dilationW)
-    ))
+    output.copy_(
+        deform_conv2d(
+            input,
+            offset,
+            weight,
+            stride=(dH, dW),
+            padding=(padH, padW),
+            dilation=(dilationH, dilationW),
+        )
+    )
 
 
 def deform_conv_backward_input(
-    input, offset, gradOutput, gradInput, gradOffset, weight, columns, kW, kH, dW, dH,
-    padW, padH, dilationW, dilationH, group, deformable_group, im2col_step,
+    input,
+    offset,
+    gradOutput,
+    gradInput,
+    gradOffset,
+    weight,
+    columns,
+    kW,
+    kH,
+    dW,
+    dH,
+    padW,
+    padH,
+    dilationW,
+    dilationH,
+    group,
+    deformable_group,
+    im2col_step,
 ) -> None:
     g_input, g_offset, *_ = _deform_conv_with_grads(
-        input, offset, weight, None, None, gradOutput,
-        (dH, dW), (padH, padW), (dilationH, dilationW),
+        input,
+        offset,
+        weight,
+        None,
+        None,
+        gradOutput,
+        (dH, dW),
+        (padH, padW),
+        (dilationH, dilationW),
     )
     gradInput.add_(g_input)  # the C++ op accumulates into gradInput (col2im) ...
     gradOffset.copy_(g_offset)  # ... and assigns gradOffset
 
 
 def deform_conv_backward_filter(
-    input, offset, gradOutput, gradWeight, columns, ones, kW, kH, dW, dH, padW, padH,
-    dilationW, dilationH, group, deformable_group, scale, im2col_step,
+    input,
+    offset,
+    gradOutput,
+    gradWeight,
+    columns,
+    ones,
+    kW,
+    kH,
+    dW,
+    dH,
+    padW,
+    padH,
+    dilationW,
+    dilationH,
+    group,
+    deformable_group,
+    scale,
+    im2col_step,
 ) -> None:
     # The op is linear in the weight, so its weight gradient does not depend on the weight's
     # value (the C++ op is not given the weight either): any tensor of its shape serves.
     _, _, g_weight, _, _ = _deform_conv_with_grads(
-        input, offset, torch.zeros_like(gradWeight), None, None, gradOutput,
-        (dH, dW), (padH, padW), (dilationH, dilationW),
+        input,
+        offset,
+        torch.zeros_like(gradWeight),
+        None,
+        None,
+        gradOutput,
+        (dH, dW),
+        (padH, padW),
+        (dilationH, dilationW),
     )
     gradWeight.add_(g_weight, alpha=scale)
 
 
 def modulated_deform_conv_forward(
-    input, weight, bias, ones, offset, mask, output, columns, kernel_h, kernel_w,
-    stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group, deformable_group, with_bias,
+    input,
+    weight,
+    bias,
+    ones,
+    offset,
+    mask,
+    output,
+    columns,
+    kernel_h,
+    kernel_w,
+    stride_h,
+    stride_w,
+    pad_h,
+    pad_w,
+    dilation_h,
+    dilation_w,
+    group,
+    deformable_group,
+    with_bias,
 ) -> None:
-    output.copy_(deform_conv2d(
-        input, offset, weight, bias=bias if with_bias else None, stride=(stride_h, stride_w),
-        padding=(pad_h, pad_w), dilation=(dilation_h, dilation_w), mask=mask,
-    ))
+    output.copy_(
+        deform_conv2d(
+            input,
+            offset,
+            weight,
+            bias=bias if with_bias else None,
+            stride=(stride_h, stride_w),
+            padding=(pad_h, pad_w),
+            dilation=(dilation_h, dilation_w),
+            mask=mask,
+        )
+    )
 
 
 def modulated_deform_conv_backward(
-    input, weight, bias, ones, offset, mask, columns, grad_input, grad_weight, grad_bias,
-    grad_offset, grad_mask, grad_output, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-    dilation_h, dilation_w, group, deformable_group, with_bias,
+    input,
+    weight,
+    bias,
+    ones,
+    offset,
+    mask,
+    columns,
+    grad_input,
+    grad_weight,
+    grad_bias,
+    grad_offset,
+    grad_mask,
+    grad_output,
+    kernel_h,
+    kernel_w,
+    stride_h,
+    stride_w,
+    pad_h,
+    pad_w,
+    dilation_h,
+    dilation_w,
+    group,
+    deformable_group,
+    with_bias,
 ) -> None:
     g_input, g_offset, g_weight, g_mask, g_bias = _deform_conv_with_grads(
-        input, offset, weight, mask, bias if with_bias else None, grad_output,
-        (stride_h, stride_w), (pad_h, pad_w), (dilation_h, dilation_w),
+        input,
+        offset,
+        weight,
+        mask,
+        bias if with_bias else None,
+        grad_output,
+        (stride_h, stride_w),
+        (pad_h, pad_w),
+        (dilation_h, dilation_w),
     )
     # As in the C++ op: input, weight and bias gradients accumulate; offset and mask are assigned.
     grad_input.add_(g_input)

@@ -2,6 +2,7 @@
 Workarounds for Detectron2 v0.6 bugs that this project's configs would otherwise hit.
 Each is a plain value to put in a config; none patches Detectron2.
 """
+
 from torch import nn
 
 # Paper setting of FCOS/RetinaNet heads with GroupNorm: 32 groups.

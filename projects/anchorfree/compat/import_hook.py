@@ -11,6 +11,7 @@ the module. To work in any import order, in a fresh interpreter, the finder is i
 start-up by a ``.pth`` file (``python -m anchorfree.compat --write-pth``, run by
 ``make setup``) and also on ``import anchorfree``.
 """
+
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -25,7 +26,8 @@ PTH_NAME = "anchorfree_d2_detectron2_ext.pth"
 
 
 class Detectron2ExtensionStandInFinder(importlib.abc.MetaPathFinder):
-    """Finds ``detectron2._C`` in this project's stand-in file; consulted after all other finders."""
+    """Finds ``detectron2._C`` in this project's stand-in file; consulted after all other
+    finders."""
 
     def find_spec(
         self,
@@ -52,7 +54,8 @@ def is_standin_active() -> bool:
 
 
 def write_pth(site_packages: str) -> str:
-    """Write the ``.pth`` file that installs the finder at interpreter start-up; returns its path."""
+    """Write the ``.pth`` file that installs the finder at interpreter start-up; returns its
+    path."""
     path = os.path.join(site_packages, PTH_NAME)
     with open(path, "w") as f:
         # Lines of a .pth file that start with "import" are executed by the site module.

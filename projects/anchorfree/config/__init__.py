@@ -1,3 +1,7 @@
-from .loading import ConfigKind, config_kind, get_anchorfree_cfg, load_config
+"""LazyConfig loading with strict overrides, and the bridge that serves any LazyConfig to
+Detectron2's ``DefaultPredictor`` (:func:`get_predictor_cfg`)."""
 
-__all__ = ["ConfigKind", "config_kind", "get_anchorfree_cfg", "load_config"]
+from .loading import YacsConfigRemovedError, check_config_file, load_config
+from .predictor_cfg import get_predictor_cfg
+
+__all__ = ["YacsConfigRemovedError", "check_config_file", "get_predictor_cfg", "load_config"]

@@ -1,57 +1,56 @@
 """
-Load either of Detectron2's config systems, chosen by file extension, with strict overrides.
+Load a LazyConfig (``.py``), the project's one config system, with strict overrides.
 
-* ``.py``: a LazyConfig (primary). Overrides ``a.b=value`` must name an existing key.
-* ``.yaml``/``.yml``: a yacs ``CfgNode`` on top of Detectron2's defaults plus this project's
-  keys (:func:`get_anchorfree_cfg`). yacs itself rejects unknown keys.
-
-Either way a mistyped key fails at start-up with the key and close matches in the message,
-rather than being silently added (LazyConfig) or failing deep inside training.
+Overrides ``a.b=value`` must name an existing key (or an argument that the LazyCall it belongs
+to accepts): a mistyped key fails at start-up with the key and close matches in the message,
+rather than being silently added. A ``.yaml`` file is refused with a message naming the ``.py``
+config to use instead (the yacs twins were removed).
 """
+
 import difflib
-import enum
 import inspect
 import os
-from typing import Iterable, List, Union
+from typing import Iterable, List
 
-from detectron2.config import CfgNode, LazyConfig, get_cfg
-from detectron2.utils.registry import locate
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["ConfigKind", "config_kind", "get_anchorfree_cfg", "load_config"]
+from detectron2.config import LazyConfig
+from detectron2.utils.registry import locate
 
-AnyConfig = Union[CfgNode, DictConfig]
+__all__ = ["YacsConfigRemovedError", "check_config_file", "load_config"]
 
 # Sentinel for OmegaConf.select, to tell a missing key from a key set to None.
 _MISSING = object()
 
 
-class ConfigKind(enum.Enum):
-    LAZY = "lazy"
-    YACS = "yacs"
+class YacsConfigRemovedError(ValueError):
+    """A ``.yaml`` (yacs) config was given: this project's configs are LazyConfigs only."""
 
 
-def config_kind(path: str) -> ConfigKind:
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".py":
-        return ConfigKind.LAZY
+def check_config_file(path: str) -> None:
+    """Raise :class:`YacsConfigRemovedError` for a ``.yaml``, ``ValueError`` for any other
+    non-``.py`` file and ``FileNotFoundError`` for a missing one."""
+    stem, ext = os.path.splitext(path)
+    ext = ext.lower()
     if ext in (".yaml", ".yml"):
-        return ConfigKind.YACS
-    raise ValueError(
-        f"Config file '{path}' must end with .py (LazyConfig) or .yaml (yacs config)."
-    )
-
-
-def get_anchorfree_cfg() -> CfgNode:
-    """Detectron2's default yacs config with the keys of every detector in this project."""
-    cfg = get_cfg()
-    from anchorfree.fcos import add_fcos_config  # also registers the FCOS meta-arch and backbone
-    add_fcos_config(cfg)
-    from anchorfree.centernet import add_centernet_config
-    add_centernet_config(cfg)
-    from anchorfree.cornernet import add_cornernet_config
-    add_cornernet_config(cfg)
-    return cfg
+        twin = stem + ".py"
+        hint = (
+            f" Use the LazyConfig '{twin}' instead (same model, data and schedule)."
+            if os.path.isfile(twin)
+            else " Use one of the LazyConfig .py files under configs/."
+        )
+        raise YacsConfigRemovedError(
+            f"Config file '{path}' is a yacs .yaml config: the yacs configs were removed, "
+            f"train_net.py and tools/demo.py take LazyConfig .py files.{hint} Overrides are "
+            "then key=value, e.g. train.init_checkpoint=output/model_final.pth."
+        )
+    if ext != ".py":
+        raise ValueError(
+            f"Config file '{path}' must be a LazyConfig .py file (the .yaml yacs configs were "
+            "removed)."
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file '{path}' does not exist.")
 
 
 def _all_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:
@@ -60,13 +59,6 @@ def _all_keys(cfg: DictConfig, prefix: str = "") -> Iterable[str]:
         yield full
         if isinstance(value, DictConfig):
             yield from _all_keys(value, full + ".")
-
-
-def _yacs_keys(cfg: CfgNode, prefix: str = "") -> Iterable[str]:
-    for key, value in cfg.items():
-        yield f"{prefix}{key}"
-        if isinstance(value, CfgNode):
-            yield from _yacs_keys(value, f"{prefix}{key}.")
 
 
 def _unknown_key_error(key: str, known: Iterable[str], context: str) -> KeyError:
@@ -94,39 +86,22 @@ def _is_call_argument(cfg: DictConfig, key: str) -> bool:
     )
 
 
-def _check_lazy_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
+def _check_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
     for override in overrides:
         if "=" not in override:
             raise ValueError(f"Config override '{override}' must have the form key=value.")
         key = override.split("=", 1)[0].strip()
-        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not _is_call_argument(cfg, key):
+        missing = OmegaConf.select(cfg, key, default=_MISSING) is _MISSING
+        if missing and not _is_call_argument(cfg, key):
             raise _unknown_key_error(key, _all_keys(cfg), f"Config override '{override}'")
 
 
-def load_config(path: str, overrides: List[str] = ()) -> AnyConfig:
-    """Load ``path`` (LazyConfig ``.py`` or yacs ``.yaml``) and apply ``key=value`` /
-    ``KEY VALUE`` overrides. Raises ``FileNotFoundError``/``KeyError``/``ValueError`` with a
-    clear message on a missing file, an unknown key or a malformed override."""
-    kind = config_kind(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config file '{path}' does not exist.")
+def load_config(path: str, overrides: List[str] = ()) -> DictConfig:
+    """Load the LazyConfig ``path`` and apply ``key=value`` overrides. Raises
+    ``FileNotFoundError``/``KeyError``/``ValueError`` with a clear message on a missing file, a
+    ``.yaml`` file, an unknown key or a malformed override."""
+    check_config_file(path)
     overrides = list(overrides)
-    if kind is ConfigKind.LAZY:
-        cfg = LazyConfig.load(path)
-        _check_lazy_override_keys(cfg, overrides)
-        return LazyConfig.apply_overrides(cfg, overrides)
-    cfg = get_anchorfree_cfg()
-    known = list(_yacs_keys(cfg))
-    try:
-        cfg.merge_from_file(path)
-    except KeyError as e:  # yacs: "Non-existent config key: A.B"
-        key = str(e.args[0]).rsplit(" ", 1)[-1]
-        raise _unknown_key_error(key, known, f"Config file '{path}'") from e
-    if len(overrides) % 2:
-        raise ValueError(f"yacs overrides come in KEY VALUE pairs, got {overrides}.")
-    for key in overrides[0::2]:
-        if key not in known:
-            raise _unknown_key_error(key, known, f"Config override '{key}'")
-    cfg.merge_from_list(overrides)
-    cfg.freeze()
-    return cfg
+    cfg = LazyConfig.load(path)
+    _check_override_keys(cfg, overrides)
+    return LazyConfig.apply_overrides(cfg, overrides)

@@ -6,6 +6,7 @@ makes bad annotations visible instead of letting them reach the model: boxes par
 image are clipped to it, degenerate or non-finite boxes (and boxes entirely outside) are dropped,
 each counted in the log; missing image files are reported up front with a clear error.
 """
+
 import logging
 import math
 import os
@@ -24,8 +25,12 @@ MAX_LISTED_FILES = 5
 
 def _clip_xyxy(box: Sequence[float], width: float, height: float) -> Tuple[float, ...]:
     x0, y0, x1, y1 = box
-    return (min(max(x0, 0.0), width), min(max(y0, 0.0), height),
-            min(max(x1, 0.0), width), min(max(y1, 0.0), height))
+    return (
+        min(max(x0, 0.0), width),
+        min(max(y0, 0.0), height),
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+    )
 
 
 def sanitize_boxes(dataset_dicts: List[Dict], dataset_name: str = "") -> List[Dict]:
@@ -99,8 +104,7 @@ def load_detection_dataset_dicts(
     if filter_empty:
         num_before = len(dicts)
         dicts = [
-            r for r in dicts
-            if any(ann.get("iscrowd", 0) == 0 for ann in r.get("annotations", []))
+            r for r in dicts if any(ann.get("iscrowd", 0) == 0 for ann in r.get("annotations", []))
         ]
         logger.info(
             f"Dataset {dataset_name}: removed {num_before - len(dicts)} image(s) without "

@@ -1,4 +1,5 @@
 """A ``DatasetMapper`` that names the file when an image cannot be decoded."""
+
 from typing import Dict
 
 from detectron2.data import DatasetMapper

@@ -1,22 +1,17 @@
 """
-``DefaultPredictor`` for both config systems, with input checks.
+``Predictor``: Detectron2's ``DefaultPredictor`` that also accepts grayscale and BGRA arrays.
 
-Detectron2's ``DefaultPredictor`` takes a yacs config only; :class:`Predictor` also takes a
-LazyConfig (model from ``cfg.model``, weights from ``cfg.train.init_checkpoint``, test-time
-augmentations from ``cfg.dataloader.test.mapper``). Every image first goes through
-:func:`as_bgr_image`, so grayscale and BGRA arrays work and bad ones fail with a clear message.
+Build it from the same yacs ``CfgNode`` as ``DefaultPredictor``, e.g.
+``Predictor(get_predictor_cfg(config_file, opts))`` (see :mod:`anchorfree.config.predictor_cfg`).
+Every image first goes through :func:`as_bgr_image`, so bad ones fail with a clear message.
 """
-from typing import Dict, List, Union
+
+from typing import Dict
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import CfgNode, instantiate
-from detectron2.data import transforms as T
-from detectron2.engine import DefaultPredictor
-from omegaconf import DictConfig
 
-from .training import build_model_from_config, resolve_device
+from detectron2.engine import DefaultPredictor
 
 __all__ = ["as_bgr_image", "Predictor"]
 
@@ -36,7 +31,8 @@ def as_bgr_image(image: np.ndarray) -> np.ndarray:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(
-            f"Expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {image.shape}."
+            "Expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
+            f"got {image.shape}."
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"Empty image of shape {image.shape}.")
@@ -45,36 +41,9 @@ def as_bgr_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-class _SequentialAugmentation(T.Augmentation):
-    """Applies a list of deterministic test-time augmentations as one (``DefaultPredictor``
-    calls ``get_transform`` on a single augmentation)."""
-
-    def __init__(self, augmentations: List[T.Augmentation]):
-        super().__init__()
-        self.augmentations = list(augmentations)
-
-    def get_transform(self, image: np.ndarray) -> T.Transform:
-        return T.AugmentationList(self.augmentations)(T.AugInput(image))
-
-
 class Predictor(DefaultPredictor):
-    """
-    ``DefaultPredictor`` that also takes a LazyConfig. Call with one (H, W, C) image in BGR
-    order (see :func:`as_bgr_image`); returns the model's output dict for that image.
-    """
-
-    def __init__(self, cfg: Union[CfgNode, DictConfig]):
-        if isinstance(cfg, CfgNode):
-            cfg = cfg.clone()
-            resolve_device(cfg)  # DefaultPredictor would build on "cuda" by default
-            super().__init__(cfg)
-            return
-        self.cfg = cfg
-        self.model = build_model_from_config(cfg).eval()
-        DetectionCheckpointer(self.model).load(cfg.train.init_checkpoint)
-        mapper = cfg.dataloader.test.mapper
-        self.aug = _SequentialAugmentation(instantiate(mapper.augmentations))
-        self.input_format = mapper.image_format
+    """``DefaultPredictor`` for one (H, W, C) image in BGR order, gray or BGRA accepted (see
+    :func:`as_bgr_image`); returns the model's output dict for that image."""
 
     def __call__(self, original_image: np.ndarray) -> Dict[str, torch.Tensor]:
         return super().__call__(as_bgr_image(original_image))

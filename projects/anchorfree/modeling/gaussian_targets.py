@@ -87,7 +87,8 @@ def heatmap_radii(
 
 
 def _window_buckets(radii: Tensor) -> Tensor:
-    """Group radii whose windows are within 2x in side: bucket b holds radii in [2^b - 1, 2^(b+1) - 2]."""
+    """Group radii whose windows are within 2x in side: bucket b holds radii in
+    [2^b - 1, 2^(b+1) - 2]."""
     return torch.floor(torch.log2(radii.float() + 1)).long()
 
 

@@ -9,7 +9,8 @@ __all__ = ["clamped_sigmoid", "heatmap_focal_loss"]
 
 
 def clamped_sigmoid(logits: Tensor, prob_clamp: float = 1e-4) -> Tensor:
-    """``sigmoid(logits)`` clamped to ``[prob_clamp, 1 - prob_clamp]`` so that its logs stay finite."""
+    """``sigmoid(logits)`` clamped to ``[prob_clamp, 1 - prob_clamp]`` so that its logs stay
+    finite."""
     return torch.sigmoid(logits).clamp(min=prob_clamp, max=1 - prob_clamp)
 
 

@@ -1,5 +1,5 @@
 """
 Detectron2 ``Backbone``s that output stride-4 feature maps for the heatmap detectors: ResNet
 with an upsampling neck or with FPN P2 (:mod:`.resnet_stride4`), and Hourglass
-(:mod:`.hourglass`). Importing a submodule registers its builders in ``BACKBONE_REGISTRY``.
+(:mod:`.hourglass`), built from LazyConfigs.
 """

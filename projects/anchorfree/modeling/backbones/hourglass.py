@@ -24,38 +24,19 @@ from typing import Callable, Dict, List, Sequence, Union
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from detectron2.config import CfgNode as CN
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
-from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.layers import Conv2d, get_norm
+from detectron2.modeling import Backbone
 
 __all__ = [
     "Hourglass",
     "HourglassModule",
     "ResidualBlock",
-    "add_hourglass_config",
-    "build_hourglass_backbone",
 ]
 
 NormType = Union[str, Callable[[int], nn.Module]]
 
 # The stem's two stride-2 layers.
 STEM_STRIDE = 4
-
-
-def add_hourglass_config(cfg: CN) -> None:
-    """Add ``MODEL.HOURGLASS.*`` to a Detectron2 yacs config, in place, with Hourglass-104's
-    values (CornerNet). Also read: ``MODEL.PIXEL_MEAN`` (input channels, via the input
-    shape)."""
-    cfg.MODEL.HOURGLASS = CN()
-    cfg.MODEL.HOURGLASS.NUM_STACKS = 2
-    cfg.MODEL.HOURGLASS.DEPTH = 5  # stride-2 downsamplings inside each hourglass
-    cfg.MODEL.HOURGLASS.STEM_CHANNELS = 128  # of the stem's 7x7 conv
-    # Channels of each of the DEPTH + 1 resolution levels; WIDTHS[0] is the stacks' width.
-    cfg.MODEL.HOURGLASS.WIDTHS = [256, 256, 384, 384, 384, 512]
-    # Residual blocks per level on each path; the last entry is the middle of the hourglass.
-    cfg.MODEL.HOURGLASS.BLOCKS = [2, 2, 2, 2, 2, 4]
-    cfg.MODEL.HOURGLASS.OUT_CHANNELS = 256
-    cfg.MODEL.HOURGLASS.NORM = "BN"
 
 
 def _conv_norm(
@@ -159,7 +140,7 @@ class Hourglass(Backbone):
     ``ImageList.from_tensors`` does it). More exactly, the stride-4 map after the stem must be
     divisible by ``2 ** depth``, so CornerNet's 511x511 crops also work (stem output 128x128).
 
-    Hourglass-104 (187.7M parameters) is the default of :func:`add_hourglass_config`. A variant
+    Hourglass-104 (187.7M parameters) is ``configs/CornerNet/models/cornernet.py``'s. A variant
     that trains on CPU (1.9M parameters): ``num_stacks=1, depth=3, stem_channels=32,
     widths=[64, 64, 96, 128], blocks=[1, 1, 1, 2], out_channels=64``.
     """
@@ -250,19 +231,3 @@ class Hourglass(Backbone):
                 joined = self.join_inputs[i](x) + self.join_outputs[i](outputs[-1])
                 x = self.join_blocks[i](F.relu(joined))
         return dict(zip(self._out_features, outputs))
-
-
-@BACKBONE_REGISTRY.register()
-def build_hourglass_backbone(cfg: CN, input_shape: ShapeSpec) -> Hourglass:
-    """Hourglass from ``MODEL.HOURGLASS.*`` (see :func:`add_hourglass_config`)."""
-    hg = cfg.MODEL.HOURGLASS
-    return Hourglass(
-        in_channels=input_shape.channels,
-        num_stacks=hg.NUM_STACKS,
-        depth=hg.DEPTH,
-        stem_channels=hg.STEM_CHANNELS,
-        widths=list(hg.WIDTHS),
-        blocks=list(hg.BLOCKS),
-        out_channels=hg.OUT_CHANNELS,
-        norm=hg.NORM,
-    )

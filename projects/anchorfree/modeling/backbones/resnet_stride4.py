@@ -14,11 +14,6 @@ Both are Detectron2 ``Backbone``s: ``forward(images)`` takes ``[N, 3, H, W]`` wi
 ``W`` divisible by ``size_divisibility`` (32; ``ImageList.from_tensors`` pads to it) and returns
 ``{name: [N, C, H/4, W/4]}``. Output cell ``(i, j)`` covers input pixels
 ``[4j, 4j + 4) x [4i, 4i + 4)``.
-
-yacs: :func:`add_resnet_stride4_config` adds ``MODEL.UPSAMPLING_NECK.*``; the builders
-``build_anchorfree_resnet_upsampling_backbone`` (reads ``MODEL.RESNETS.*`` and
-``MODEL.UPSAMPLING_NECK.*``) and ``build_anchorfree_resnet_fpn_p2_backbone`` (reads
-``MODEL.RESNETS.*`` and ``MODEL.FPN.*``) are registered in ``BACKBONE_REGISTRY``.
 """
 
 import math
@@ -29,19 +24,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.ops import deform_conv2d
 
-from detectron2.config import CfgNode as CN
-from detectron2.layers import ShapeSpec, get_norm
-from detectron2.modeling import BACKBONE_REGISTRY
-from detectron2.modeling.backbone import FPN, Backbone, build_resnet_backbone
+from detectron2.layers import get_norm
+from detectron2.modeling.backbone import FPN, Backbone
 
 __all__ = [
     "FPNP2",
     "ModulatedDeformConv3x3",
     "UpsamplingNeck",
-    "add_resnet_stride4_config",
     "bilinear_upsampling_weight",
-    "build_anchorfree_resnet_fpn_p2_backbone",
-    "build_anchorfree_resnet_upsampling_backbone",
 ]
 
 OUTPUT_STRIDE = 4
@@ -209,45 +199,3 @@ class FPNP2(FPN):
             if self._fuse_type == "avg":
                 top_down = top_down / 2
         return {"p2": self.output_convs[0](top_down)}
-
-
-def add_resnet_stride4_config(cfg: CN) -> None:
-    """
-    Add ``MODEL.UPSAMPLING_NECK.*`` (for ``build_anchorfree_resnet_upsampling_backbone``) to a
-    yacs config, in place; the paper's settings. Does nothing if they are already there (the
-    configs of several detectors call it).
-    """
-    if "UPSAMPLING_NECK" in cfg.MODEL:
-        return
-    cfg.MODEL.UPSAMPLING_NECK = CN()
-    cfg.MODEL.UPSAMPLING_NECK.IN_FEATURE = "res5"
-    cfg.MODEL.UPSAMPLING_NECK.CHANNELS = [256, 128, 64]
-    cfg.MODEL.UPSAMPLING_NECK.DEFORMABLE = True
-    cfg.MODEL.UPSAMPLING_NECK.NORM = "BN"
-
-
-@BACKBONE_REGISTRY.register()
-def build_anchorfree_resnet_upsampling_backbone(cfg, input_shape: ShapeSpec) -> UpsamplingNeck:
-    """ResNet (``MODEL.RESNETS.*``, ``OUT_FEATURES`` must hold the neck's input) + the
-    upsampling neck (``MODEL.UPSAMPLING_NECK.*``). Output ``"up4"``."""
-    neck = cfg.MODEL.UPSAMPLING_NECK
-    return UpsamplingNeck(
-        bottom_up=build_resnet_backbone(cfg, input_shape),
-        in_feature=neck.IN_FEATURE,
-        channels=list(neck.CHANNELS),
-        deformable=neck.DEFORMABLE,
-        norm=neck.NORM,
-    )
-
-
-@BACKBONE_REGISTRY.register()
-def build_anchorfree_resnet_fpn_p2_backbone(cfg, input_shape: ShapeSpec) -> FPNP2:
-    """ResNet (``MODEL.RESNETS.*``) + FPN P2 (``MODEL.FPN.IN_FEATURES`` from ``res2``,
-    ``OUT_CHANNELS``, ``NORM``, ``FUSE_TYPE``). Output ``"p2"``."""
-    return FPNP2(
-        bottom_up=build_resnet_backbone(cfg, input_shape),
-        in_features=list(cfg.MODEL.FPN.IN_FEATURES),
-        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
-        norm=cfg.MODEL.FPN.NORM,
-        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
-    )

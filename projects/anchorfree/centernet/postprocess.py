@@ -1,0 +1,157 @@
+"""
+CenterNet inference ("Objects as Points", Sec. 4): from heatmap scores, sizes and offsets on the
+stride-``s`` grid to boxes in input-image pixels.
+
+Per image: non-peaks are suppressed with a 3x3 max-pool (a cell survives if it is the maximum
+of its neighbourhood in its class), the ``K`` (100) highest peaks over all classes are kept, and
+each peak at cell ``(x, y)`` with offset ``(ox, oy)`` and size ``(w, h)`` becomes the box
+``s * (x + ox -/+ w / 2, y + oy -/+ h / 2)``, clipped to the (unpadded) image. Negative
+predicted sizes are taken as 0. No NMS by default (the max-pool takes its place); optionally a
+class-aware NMS.
+
+Score threshold: the paper keeps all K peaks. Suppressed cells score exactly 0, so ``score >
+score_thresh`` with the default 0 keeps every real peak of the top K and drops filler cells
+when an image has fewer than K peaks. For COCO-style AP, extra detections scored below all
+others can only add recall at the end of the ranking (precision is interpolated as the maximum
+to the right), so a threshold cannot raise AP; raise it for display.
+
+Flip test (:func:`merge_flipped`): the network also sees each image flipped horizontally; the
+heatmap scores and sizes are averaged with the flipped-back predictions of the flipped image,
+the offsets are taken from the original image only (flipping would mirror them within the cell).
+"""
+
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+
+from detectron2.layers import batched_nms
+from detectron2.structures import Boxes, Instances
+
+__all__ = ["CenterNetPostprocessor", "decode_boxes", "merge_flipped"]
+
+
+def merge_flipped(
+    scores: Tensor, wh: Tensor, offset: Tensor, num_images: int
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """
+    Args:
+        scores, wh, offset: ``[2N, *, H, W]`` predictions for ``N`` images followed by the same
+            images flipped horizontally (the padded input flipped as a whole, so that the
+            flipped output flipped back lines up cell for cell).
+        num_images: ``N``.
+
+    Returns:
+        ``[N, *, H, W]``: mean of the scores, mean of the sizes, the offsets of the originals.
+    """
+    if scores.shape[0] != 2 * num_images:
+        raise ValueError(
+            f"Expected {2 * num_images} maps (originals, then flipped), got {scores.shape[0]}"
+        )
+    flipped = slice(num_images, None)
+    original = slice(0, num_images)
+    merged_scores = (scores[original] + scores[flipped].flip(3)) / 2
+    merged_wh = (wh[original] + wh[flipped].flip(3)) / 2
+    return merged_scores, merged_wh, offset[original]
+
+
+def decode_boxes(xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int) -> Tensor:
+    """
+    Args:
+        xs, ys: ``[...]`` int64 peak cells.
+        wh, offset: ``[..., 2]`` predicted ``(w, h)`` and ``(x, y)`` offsets, in cells.
+        stride: output stride.
+
+    Returns:
+        ``[..., 4]`` XYXY boxes in input pixels.
+    """
+    cx = xs.to(offset.dtype) + offset[..., 0]
+    cy = ys.to(offset.dtype) + offset[..., 1]
+    half_w = wh[..., 0].clamp(min=0) / 2
+    half_h = wh[..., 1].clamp(min=0) / 2
+    return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1) * stride
+
+
+class CenterNetPostprocessor:
+    """Turns CenterNet predictions into per-image ``Instances`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        topk: int = 100,
+        score_thresh: float = 0.0,
+        peak_kernel: int = 3,
+        nms: bool = False,
+        nms_thresh: float = 0.5,
+    ):
+        """
+        Args:
+            topk: K, the peaks decoded per image (the most detections per image).
+            score_thresh: keep peaks whose score is above it; in [0, 1).
+            peak_kernel: odd side of the max-pool window of the peak extraction.
+            nms: apply class-aware NMS to the decoded boxes (the paper does not).
+            nms_thresh: IoU threshold of that NMS.
+        """
+        if not 0.0 <= score_thresh < 1.0:
+            raise ValueError(f"score_thresh must be in [0, 1), got {score_thresh}")
+        self.topk = int(topk)
+        self.score_thresh = float(score_thresh)
+        self.peak_kernel = int(peak_kernel)
+        self.nms = bool(nms)
+        self.nms_thresh = float(nms_thresh)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        scores: Tensor,
+        wh: Tensor,
+        offset: Tensor,
+        stride: int,
+        image_sizes: Sequence[Tuple[int, int]],
+    ) -> List[Instances]:
+        """
+        Args:
+            scores: ``[N, C, H, W]`` heatmap probabilities (clamped sigmoid, or a flip-test
+                mean).
+            wh: ``[N, 2, H, W]`` sizes ``(w, h)`` in cells.
+            offset: ``[N, 2, H, W]`` center offsets ``(x, y)`` in cells.
+            stride: output stride in input pixels.
+            image_sizes: per image, the unpadded input ``(height, width)`` to clip to.
+
+        Returns:
+            Per image, ``Instances`` with ``pred_boxes`` (input pixels), ``scores`` and
+            ``pred_classes``, best first, at most ``topk``.
+        """
+        peaks = topk_peaks(suppress_non_peaks(scores, self.peak_kernel), self.topk)
+        boxes = decode_boxes(
+            peaks.xs,
+            peaks.ys,
+            gather_at(wh, peaks.ys, peaks.xs),
+            gather_at(offset, peaks.ys, peaks.xs),
+            stride,
+        )
+        results = []
+        for i, image_size in enumerate(image_sizes):
+            keep = peaks.scores[i] > self.score_thresh
+            image_boxes = Boxes(boxes[i][keep])
+            image_boxes.clip(image_size)
+            image_scores = peaks.scores[i][keep]
+            image_classes = peaks.classes[i][keep]
+            if self.nms:
+                kept = batched_nms(image_boxes.tensor, image_scores, image_classes, self.nms_thresh)
+                image_boxes, image_scores, image_classes = (
+                    image_boxes[kept],
+                    image_scores[kept],
+                    image_classes[kept],
+                )
+            results.append(
+                Instances(
+                    image_size,
+                    pred_boxes=image_boxes,
+                    scores=image_scores,
+                    pred_classes=image_classes,
+                )
+            )
+        return results

@@ -1,0 +1,94 @@
+"""
+Detectron2 v0.6 workaround: multi-process launch without CUDA.
+
+Detectron2 v0.6's ``launch`` asserts CUDA in every worker and always uses NCCL; Detectron2's
+GitHub HEAD falls back to GLOO on CPU. :func:`launch` delegates to Detectron2 whenever CUDA is
+available (so GPU runs are exactly Detectron2's) and otherwise runs the workers itself over
+GLOO, one CPU process per requested "GPU". ``anchorfree.engine.launch`` is this function.
+"""
+
+import logging
+from datetime import timedelta
+from typing import Any, Callable, Optional, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from detectron2.engine import launch as detectron2_launch
+from detectron2.engine.launch import DEFAULT_TIMEOUT, _find_free_port
+from detectron2.utils import comm
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["launch"]
+
+
+def launch(
+    main_func: Callable[..., Any],
+    num_gpus_per_machine: int,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: Optional[str] = None,
+    args: Tuple = (),
+    timeout: timedelta = DEFAULT_TIMEOUT,
+) -> None:
+    """
+    Same contract as :func:`detectron2.engine.launch`. Without CUDA, ``num_gpus_per_machine``
+    is the number of CPU worker processes per machine, connected over GLOO.
+    """
+    world_size = num_machines * num_gpus_per_machine
+    if torch.cuda.is_available() or world_size <= 1:
+        detectron2_launch(
+            main_func,
+            num_gpus_per_machine,
+            num_machines=num_machines,
+            machine_rank=machine_rank,
+            dist_url=dist_url,
+            args=args,
+            timeout=timeout,
+        )
+        return
+    if dist_url is None or dist_url == "auto":
+        if num_machines != 1:
+            raise ValueError("dist_url=auto is only supported on one machine; pass tcp://HOST:PORT")
+        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+    logger.info(f"No CUDA: launching {num_gpus_per_machine} CPU worker(s) per machine over GLOO.")
+    mp.spawn(
+        _cpu_worker,
+        nprocs=num_gpus_per_machine,
+        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
+        daemon=False,
+    )
+
+
+def _cpu_worker(
+    local_rank: int,
+    main_func: Callable[..., Any],
+    world_size: int,
+    num_workers_per_machine: int,
+    machine_rank: int,
+    dist_url: str,
+    args: Tuple,
+    timeout: timedelta,
+) -> None:
+    global_rank = machine_rank * num_workers_per_machine + local_rank
+    dist.init_process_group(
+        backend="gloo",
+        init_method=dist_url,
+        world_size=world_size,
+        rank=global_rank,
+        timeout=timeout,
+    )
+    if hasattr(comm, "create_local_process_group"):  # Detectron2 HEAD
+        comm.create_local_process_group(num_workers_per_machine)
+    else:  # v0.6 keeps the machine-local group in a module global
+        for machine in range(world_size // num_workers_per_machine):
+            ranks = list(
+                range(machine * num_workers_per_machine, (machine + 1) * num_workers_per_machine)
+            )
+            group = dist.new_group(ranks)
+            if machine == machine_rank:
+                comm._LOCAL_PROCESS_GROUP = group
+    comm.synchronize()
+    main_func(*args)

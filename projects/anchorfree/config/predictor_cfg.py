@@ -1,0 +1,118 @@
+"""
+The one bridge from LazyConfigs to Detectron2's yacs-only ``DefaultPredictor``.
+
+:func:`get_predictor_cfg` returns a small yacs ``CfgNode`` whose meta-architecture
+(``"LazyConfigModel"``, registered in ``META_ARCH_REGISTRY``) instantiates the LazyConfig's own
+``model``: ``build_model(cfg)`` returns exactly that module. The LazyConfig is carried as its
+file and overrides (``LAZY_CONFIG.FILE`` / ``LAZY_CONFIG.OPTS``), so the ``CfgNode`` stays plain
+yacs (clone, dump, merge all work). The other keys ``DefaultPredictor`` reads come from the
+LazyConfig too:
+
+* ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` from the test mapper's augmentations (none:
+  images at their own size; one ``ResizeShortestEdge`` with a single size), ``INPUT.FORMAT``
+  from its ``image_format``;
+* ``MODEL.WEIGHTS`` from ``train.init_checkpoint``;
+* ``MODEL.DEVICE`` from ``train.device`` (``cuda`` falls back to ``cpu``, with a warning, where
+  CUDA is absent: Detectron2's HEAD moves each input to this device);
+* ``DATASETS.TEST`` from the test dataset's names (metadata for the ``Visualizer``).
+
+    from anchorfree.config import get_predictor_cfg
+    cfg = get_predictor_cfg("configs/CenterNet/centernet_R_18_shapes.py",
+                            ["train.init_checkpoint=output/centernet/model_final.pth"])
+    outputs = DefaultPredictor(cfg)(bgr_image)
+"""
+
+import logging
+import os
+from typing import List, Optional, Tuple
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from detectron2.config import CfgNode, get_cfg, instantiate
+from detectron2.data import transforms as T
+from detectron2.modeling import META_ARCH_REGISTRY
+
+from .loading import load_config
+
+__all__ = ["LAZY_META_ARCHITECTURE", "fallback_device", "get_predictor_cfg"]
+
+logger = logging.getLogger(__name__)
+
+LAZY_META_ARCHITECTURE = "LazyConfigModel"
+
+
+def fallback_device(device: str) -> str:
+    """``device``, or ``"cpu"`` (with a warning) when it asks for CUDA and CUDA is absent."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"Config asks for device '{device}' but CUDA is not available: using CPU.")
+        return "cpu"
+    return device
+
+
+def flush_denormals_on_cpu(device: str) -> None:
+    """On CPU, have this process flush float32 denormals to zero. Activations and gradients of
+    small networks trained from scratch drift into the denormal range, where CPU arithmetic is
+    an order of magnitude slower; flushing them changes no result that matters (they are below
+    1.2e-38)."""
+    if torch.device(device).type == "cpu":
+        torch.set_flush_denormal(True)
+
+
+@META_ARCH_REGISTRY.register()
+def LazyConfigModel(cfg: CfgNode) -> nn.Module:  # named as registered
+    """The ``model`` of the LazyConfig named by ``cfg.LAZY_CONFIG`` (see module doc); on CPU,
+    denormals are flushed (:func:`flush_denormals_on_cpu`)."""
+    flush_denormals_on_cpu(cfg.MODEL.DEVICE)
+    lazy = load_config(cfg.LAZY_CONFIG.FILE, list(cfg.LAZY_CONFIG.OPTS))
+    return instantiate(lazy.model)
+
+
+def _test_resize(config_file: str, augmentations) -> Tuple[int, int]:
+    """(MIN_SIZE_TEST, MAX_SIZE_TEST) equivalent to the test mapper's augmentations."""
+    augs = [instantiate(a) for a in (augmentations or [])]
+    if not augs:
+        return 0, get_cfg().INPUT.MAX_SIZE_TEST  # 0: no resize
+    aug = augs[0]
+    if len(augs) == 1 and type(aug) is T.ResizeShortestEdge:
+        sizes = set(aug.short_edge_length)
+        if len(sizes) == 1:
+            return sizes.pop(), int(aug.max_size)
+    raise ValueError(
+        f"{config_file}: DefaultPredictor can only resize the shortest edge to one size, but "
+        f"the test mapper's augmentations are {augs}."
+    )
+
+
+def _test_dataset_names(lazy: DictConfig) -> List[str]:
+    names = OmegaConf.select(lazy, "dataloader.test.dataset.names", default=None)
+    if names is None:
+        return []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def get_predictor_cfg(config_file: str, opts: Optional[list] = None) -> CfgNode:
+    """A yacs ``CfgNode`` with which Detectron2's ``DefaultPredictor`` predicts with the model of
+    the LazyConfig ``config_file`` after the ``key=value`` overrides ``opts``."""
+    opts = [str(o) for o in (opts or [])]
+    lazy = load_config(config_file, opts)
+    mapper = OmegaConf.select(lazy, "dataloader.test.mapper", default=None)
+    augmentations = mapper.get("augmentations") if mapper is not None else None
+    min_size, max_size = _test_resize(config_file, augmentations)
+
+    cfg = get_cfg()
+    cfg.MODEL.META_ARCHITECTURE = LAZY_META_ARCHITECTURE
+    cfg.LAZY_CONFIG = CfgNode()
+    cfg.LAZY_CONFIG.FILE = os.path.abspath(config_file)
+    cfg.LAZY_CONFIG.OPTS = opts
+    cfg.MODEL.WEIGHTS = lazy.train.get("init_checkpoint", "") or ""
+    cfg.MODEL.DEVICE = fallback_device(lazy.train.get("device", "cuda"))
+    cfg.INPUT.MIN_SIZE_TEST = min_size
+    cfg.INPUT.MAX_SIZE_TEST = max_size
+    if mapper is not None and mapper.get("image_format"):
+        cfg.INPUT.FORMAT = mapper.image_format
+    cfg.DATASETS.TRAIN = ()
+    cfg.DATASETS.TEST = tuple(_test_dataset_names(lazy))
+    cfg.freeze()
+    return cfg

@@ -1,0 +1,224 @@
+"""
+CornerNet inference (Law & Deng, ECCV 2018, Sec. 4.1): from corner heatmaps, embeddings and
+offsets to detections.
+
+Per image:
+
+1. corner probabilities: the clamped sigmoid of each heatmap; cells that are not the maximum of
+   their 3x3 neighbourhood are zeroed (the max-pool replacement for NMS on corners);
+2. the ``topk`` best top-left and the ``topk`` best bottom-right corners over all classes; a
+   corner's position is ``(cell + offset) * stride`` in input pixels;
+3. all ``topk x topk`` (top-left, bottom-right) pairs at once, as ``[N, K, K]`` tensors. A pair is
+   rejected when its corners have different classes, when their embeddings differ by more than
+   ``embedding_thresh``, or when the bottom-right corner is not strictly below and right of the
+   top-left one (``x_br > x_tl`` and ``y_br > y_tl``, on the decoded positions). Pairing is this
+   thresholding over all pairs, not a matching: a corner may be part of several boxes;
+4. a box's score is the mean of its two corner probabilities; the ``max_candidates`` best valid
+   pairs are kept (CornerNet keeps 1000);
+5. boxes are clipped to the image (empty boxes dropped) and suppressed with class-aware
+   soft-NMS (Gaussian, as in CornerNet, or linear), hard NMS, or not at all; the
+   ``max_detections_per_image`` best with a score of at least ``score_thresh`` are returned.
+
+Steps 1-4 are :meth:`CornerNetPostprocessor.decode` and step 5 is
+:meth:`CornerNetPostprocessor.select`, so that flip testing can merge the candidates of an
+image and its mirror image before step 5, as CornerNet does.
+"""
+
+from typing import List, NamedTuple, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from anchorfree.modeling.heatmap_loss import clamped_sigmoid
+from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+
+from detectron2.layers import batched_nms
+from detectron2.structures import Boxes, Instances
+
+from .head import CornerPredictions
+from .soft_nms import batched_soft_nms
+
+__all__ = [
+    "NMS_TYPES",
+    "CornerCandidates",
+    "CornerNetPostprocessor",
+    "flip_candidates",
+    "merge_candidates",
+]
+
+NMS_TYPES = ("soft_gaussian", "soft_linear", "hard", "none")
+
+
+class CornerCandidates(NamedTuple):
+    """Paired corners of one image before suppression."""
+
+    boxes: Tensor  # [P, 4] XYXY input pixels, not clipped
+    scores: Tensor  # [P]
+    classes: Tensor  # [P] int64
+
+
+def flip_candidates(candidates: CornerCandidates, width: int) -> CornerCandidates:
+    """Candidates decoded on a horizontally mirrored image of ``width`` pixels, mapped back:
+    ``x -> width - x`` (the mirrored right side is the left side)."""
+    boxes = candidates.boxes
+    flipped = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
+    return candidates._replace(boxes=flipped)
+
+
+def merge_candidates(*candidates: CornerCandidates) -> CornerCandidates:
+    """The candidates of several decodings of one image, as one set."""
+    return CornerCandidates(*(torch.cat(fields) for fields in zip(*candidates)))
+
+
+class CornerNetPostprocessor:
+    """Turns one CornerNet head's outputs into per-image ``Instances`` (see the module
+    docstring)."""
+
+    def __init__(
+        self,
+        *,
+        topk: int = 100,
+        kernel_size: int = 3,
+        embedding_thresh: float = 0.5,
+        max_candidates: int = 1000,
+        nms_type: str = "soft_gaussian",
+        nms_iou_thresh: float = 0.5,
+        soft_nms_sigma: float = 0.5,
+        score_thresh: float = 0.001,
+        max_detections_per_image: int = 100,
+        prob_clamp: float = 1e-4,
+    ):
+        """
+        Args:
+            topk: corners kept per corner type and image.
+            kernel_size: of the max-pool peak test.
+            embedding_thresh: largest embedding distance of a valid pair.
+            max_candidates: best valid pairs kept before suppression.
+            nms_type: "soft_gaussian", "soft_linear", "hard" or "none".
+            nms_iou_thresh: IoU threshold of the linear soft-NMS and of the hard NMS.
+            soft_nms_sigma: of the Gaussian soft-NMS.
+            score_thresh: smallest score of a detection (after soft-NMS decay).
+            max_detections_per_image: detections returned per image.
+            prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``.
+        """
+        if nms_type not in NMS_TYPES:
+            raise ValueError(f"nms_type must be one of {NMS_TYPES}, got {nms_type!r}")
+        if score_thresh < 0:
+            raise ValueError(f"score_thresh must be >= 0, got {score_thresh}")
+        self.topk = int(topk)
+        self.kernel_size = int(kernel_size)
+        self.embedding_thresh = float(embedding_thresh)
+        self.max_candidates = int(max_candidates)
+        self.nms_type = nms_type
+        self.nms_iou_thresh = float(nms_iou_thresh)
+        self.soft_nms_sigma = float(soft_nms_sigma)
+        self.score_thresh = float(score_thresh)
+        self.max_detections_per_image = int(max_detections_per_image)
+        self.prob_clamp = float(prob_clamp)
+
+    def _corners(self, heatmap: Tensor, embedding: Tensor, offset: Tensor, stride: int):
+        """Top-K corners: peaks, their ``[N, K]`` embeddings and x, y positions in pixels."""
+        scores = suppress_non_peaks(
+            clamped_sigmoid(heatmap.float(), self.prob_clamp), self.kernel_size
+        )
+        peaks = topk_peaks(scores, self.topk)
+        embeddings = gather_at(embedding.float(), peaks.ys, peaks.xs)[..., 0]
+        offsets = gather_at(offset.float(), peaks.ys, peaks.xs)
+        xs = (peaks.xs + offsets[..., 0]) * stride
+        ys = (peaks.ys + offsets[..., 1]) * stride
+        return peaks, embeddings, xs, ys
+
+    @torch.no_grad()
+    def decode(self, predictions: CornerPredictions, stride: int) -> List[CornerCandidates]:
+        """Steps 1-4: per image, the valid corner pairs, at most ``max_candidates``."""
+        tl, tl_emb, tl_x, tl_y = self._corners(
+            predictions.tl_heatmap, predictions.tl_embedding, predictions.tl_offset, stride
+        )
+        br, br_emb, br_x, br_y = self._corners(
+            predictions.br_heatmap, predictions.br_embedding, predictions.br_offset, stride
+        )
+        # [N, K_tl, K_br]: top-left corners along dim 1, bottom-right corners along dim 2.
+        valid = tl.classes[:, :, None] == br.classes[:, None, :]
+        valid &= (tl_emb[:, :, None] - br_emb[:, None, :]).abs() <= self.embedding_thresh
+        valid &= br_x[:, None, :] > tl_x[:, :, None]
+        valid &= br_y[:, None, :] > tl_y[:, :, None]
+        scores = (tl.scores[:, :, None] + br.scores[:, None, :]) / 2
+        # Probabilities are positive: -1 marks rejected pairs.
+        scores = scores.masked_fill(~valid, -1.0).flatten(1)
+        num_br = br.scores.shape[1]
+        top_scores, top_pairs = scores.topk(min(self.max_candidates, scores.shape[1]), dim=1)
+        tl_index = torch.div(top_pairs, num_br, rounding_mode="floor")
+        br_index = top_pairs % num_br
+        boxes = torch.stack(
+            [
+                tl_x.gather(1, tl_index),
+                tl_y.gather(1, tl_index),
+                br_x.gather(1, br_index),
+                br_y.gather(1, br_index),
+            ],
+            dim=2,
+        )
+        classes = tl.classes.gather(1, tl_index)
+        keep = top_scores >= 0
+        return [
+            CornerCandidates(
+                boxes=boxes[i][keep[i]], scores=top_scores[i][keep[i]], classes=classes[i][keep[i]]
+            )
+            for i in range(boxes.shape[0])
+        ]
+
+    @torch.no_grad()
+    def select(self, candidates: CornerCandidates, image_size: Tuple[int, int]) -> Instances:
+        """Step 5: clip to ``image_size`` ``(height, width)``, suppress, keep the best."""
+        boxes = Boxes(candidates.boxes.clone())
+        boxes.clip(image_size)
+        nonempty = boxes.nonempty()
+        boxes = boxes[nonempty]
+        scores = candidates.scores[nonempty]
+        classes = candidates.classes[nonempty]
+        max_detections = self.max_detections_per_image
+        if self.nms_type.startswith("soft_"):
+            keep, scores = batched_soft_nms(
+                boxes.tensor,
+                scores,
+                classes,
+                method=self.nms_type[len("soft_") :],
+                sigma=self.soft_nms_sigma,
+                iou_threshold=self.nms_iou_thresh,
+                score_threshold=self.score_thresh,
+                max_detections=max_detections,
+            )
+        else:
+            above = (scores >= self.score_thresh).nonzero().flatten()
+            if self.nms_type == "hard":
+                keep = above[
+                    batched_nms(
+                        boxes.tensor[above], scores[above], classes[above], self.nms_iou_thresh
+                    )
+                ]
+            else:
+                keep = above[scores[above].argsort(descending=True)]
+            keep = keep[:max_detections]
+            scores = scores[keep]
+        return Instances(
+            image_size, pred_boxes=boxes[keep], scores=scores, pred_classes=classes[keep]
+        )
+
+    def __call__(
+        self,
+        predictions: CornerPredictions,
+        stride: int,
+        image_sizes: Sequence[Tuple[int, int]],
+    ) -> List[Instances]:
+        """
+        Args:
+            predictions: one head's outputs for ``N`` images.
+            stride: input pixels per output cell.
+            image_sizes: per image, ``(height, width)`` of its unpadded input.
+
+        Returns:
+            Per image, ``Instances`` with ``pred_boxes``, ``scores``, ``pred_classes``, in input
+            pixels.
+        """
+        candidates = self.decode(predictions, stride)
+        return [self.select(c, size) for c, size in zip(candidates, image_sizes)]

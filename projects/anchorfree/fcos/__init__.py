@@ -1,0 +1,29 @@
+"""
+FCOS: Fully Convolutional One-Stage object detection (Tian et al., ICCV 2019; improvements of
+arXiv:2006.09214) as a Detectron2 meta-architecture.
+
+Importing this package registers the meta-architecture ``"AnchorFreeFCOS"`` with Detectron2.
+Models are built from LazyConfigs (``configs/FCOS``); ``anchorfree.config.get_predictor_cfg``
+serves them to ``DefaultPredictor``.
+"""
+
+from .head import FCOSHead, Scale
+from .losses import centerness_targets, fcos_losses, iou_loss
+from .meta_arch import AnchorFreeFCOS
+from .postprocess import FCOSPostprocessor, decode_boxes
+from .target_generator import FCOSTargetGenerator, FCOSTargets, compute_points, level_size_ranges
+
+__all__ = [
+    "AnchorFreeFCOS",
+    "FCOSHead",
+    "FCOSPostprocessor",
+    "FCOSTargetGenerator",
+    "FCOSTargets",
+    "Scale",
+    "centerness_targets",
+    "compute_points",
+    "decode_boxes",
+    "fcos_losses",
+    "iou_loss",
+    "level_size_ranges",
+]

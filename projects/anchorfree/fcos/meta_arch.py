@@ -1,0 +1,155 @@
+"""The FCOS meta-architecture: backbone + :class:`FCOSHead`, targets, losses and decoding."""
+
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from anchorfree.modeling.events import put_scalar
+
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone
+from detectron2.modeling.meta_arch.dense_detector import DenseDetector
+from detectron2.structures import ImageList, Instances
+
+from .head import FCOSHead
+from .losses import BOX_LOSS_TYPES, fcos_losses
+from .postprocess import FCOSPostprocessor
+from .target_generator import FCOSTargetGenerator, compute_points
+
+__all__ = ["AnchorFreeFCOS"]
+
+logger = logging.getLogger(__name__)
+
+
+@META_ARCH_REGISTRY.register()
+class AnchorFreeFCOS(DenseDetector):
+    """
+    FCOS (Tian et al., ICCV 2019; improved version arXiv:2006.09214) on a feature pyramid.
+
+    Registered as ``"AnchorFreeFCOS"`` (Detectron2 registers its own, different, ``"FCOS"``).
+    Differences from Detectron2's ``FCOS``: points at ``i*s + s//2``, a learnable scale per
+    level, the classification threshold applied before centerness, the option of centerness on
+    the classification branch, unnormalized (``exp``) box targets, IoU / linear-IoU losses,
+    a centerness-weighted box loss, loss normalization by positives averaged over workers (not
+    an EMA), and crowd-region support in the targets (see :mod:`.target_generator`).
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        head: FCOSHead,
+        head_in_features: Optional[List[str]] = None,
+        num_classes: int,
+        target_generator: FCOSTargetGenerator,
+        postprocessor: FCOSPostprocessor,
+        focal_loss_alpha: float = 0.25,
+        focal_loss_gamma: float = 2.0,
+        box_loss_type: str = "giou",
+        centerness_weighted_box_loss: bool = True,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+    ):
+        """
+        Args:
+            backbone: a backbone whose ``head_in_features`` are the pyramid levels.
+            head: the FCOS head; ``head.norm_reg_targets`` must agree with the target generator
+                and the postprocessor (``normalize_by_stride``).
+            head_in_features: backbone features for the head, finest first (default: all of
+                them, by stride).
+            num_classes: number of foreground classes.
+            target_generator: assigns training targets.
+            postprocessor: turns predictions into detections.
+            focal_loss_alpha, focal_loss_gamma: of the classification focal loss.
+            box_loss_type: "giou", "iou" or "linear_iou".
+            centerness_weighted_box_loss: weight the box loss by the centerness targets.
+            pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
+        """
+        super().__init__(
+            backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std
+        )
+        if box_loss_type not in BOX_LOSS_TYPES:
+            raise ValueError(
+                f"box_loss_type must be one of {BOX_LOSS_TYPES}, got '{box_loss_type}'"
+            )
+        flags = {
+            "head.norm_reg_targets": bool(getattr(head, "norm_reg_targets", True)),
+            "target_generator.normalize_by_stride": target_generator.normalize_by_stride,
+            "postprocessor.normalize_by_stride": postprocessor.normalize_by_stride,
+        }
+        if len(set(flags.values())) != 1:
+            raise ValueError(f"Box target units disagree (stride units vs pixels): {flags}")
+        if target_generator.num_classes != num_classes:
+            raise ValueError(
+                f"target_generator.num_classes={target_generator.num_classes} but "
+                f"num_classes={num_classes}"
+            )
+        shapes = self.backbone.output_shape()
+        self.strides = [shapes[f].stride for f in self.head_in_features]
+        if len(target_generator.size_ranges) != len(self.strides):
+            raise ValueError(
+                f"{len(self.strides)} feature levels {self.head_in_features} but "
+                f"{len(target_generator.size_ranges)} size ranges in the target generator"
+            )
+        self.num_classes = num_classes
+        self.target_generator = target_generator
+        self.postprocessor = postprocessor
+        self.focal_loss_alpha = focal_loss_alpha
+        self.focal_loss_gamma = focal_loss_gamma
+        self.box_loss_type = box_loss_type
+        self.centerness_weighted_box_loss = centerness_weighted_box_loss
+        self._points_cache: Dict[Tuple, List[Tensor]] = {}
+
+    def points(self, features: List[Tensor]) -> List[Tensor]:
+        """Per level, the (H*W, 2) point coordinates of these feature maps (cached by shape)."""
+        shapes = tuple(tuple(f.shape[-2:]) for f in features)
+        key = (shapes, features[0].device)
+        if key not in self._points_cache:
+            if len(self._points_cache) >= 16:
+                self._points_cache.clear()
+            self._points_cache[key] = compute_points(shapes, self.strides, features[0].device)
+        return self._points_cache[key]
+
+    def forward_training(
+        self,
+        images: ImageList,
+        features: List[Tensor],
+        predictions: List[List[Tensor]],
+        gt_instances: List[Instances],
+    ) -> Dict[str, Tensor]:
+        pred_logits, pred_box, pred_ctrness = self._transpose_dense_predictions(
+            predictions, [self.num_classes, 4, 1]
+        )
+        targets = self.target_generator(
+            [f.shape[-2:] for f in features], self.strides, gt_instances
+        )
+        losses, stats = fcos_losses(
+            torch.cat(pred_logits, dim=1),
+            torch.cat(pred_box, dim=1),
+            torch.cat(pred_ctrness, dim=1).squeeze(dim=2),
+            targets.labels,
+            targets.box_targets,
+            num_classes=self.num_classes,
+            focal_loss_alpha=self.focal_loss_alpha,
+            focal_loss_gamma=self.focal_loss_gamma,
+            box_loss_type=self.box_loss_type,
+            centerness_weighted_box_loss=self.centerness_weighted_box_loss,
+        )
+        put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
+        return losses
+
+    def forward_inference(
+        self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]
+    ) -> List[Instances]:
+        pred_logits, pred_box, pred_ctrness = self._transpose_dense_predictions(
+            predictions, [self.num_classes, 4, 1]
+        )
+        return self.postprocessor(
+            self.points(features),
+            self.strides,
+            pred_logits,
+            pred_box,
+            pred_ctrness,
+            images.image_sizes,
+        )

@@ -1,0 +1,183 @@
+"""train_net.py end to end on CPU: LazyConfigs of ours and of Detectron2's baselines, a .yaml
+refused with a clear message, eval-only, resume after a real kill, and 2-process training over
+GLOO."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
+RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
+TINY_TRAIN, TINY_VAL = "anchorfree_shapes_tiny_train", "anchorfree_shapes_tiny_val"
+
+
+def lazy_overrides(output_dir, max_iter, checkpoint_period=1000, batch_size=2):
+    return [
+        f"train.output_dir={output_dir}",
+        f"train.max_iter={max_iter}",
+        f"train.eval_period={max_iter}",
+        f"train.checkpointer.period={checkpoint_period}",
+        "train.log_period=1",
+        "train.seed=1",
+        f"dataloader.train.dataset.names={TINY_TRAIN}",
+        f"dataloader.test.dataset.names={TINY_VAL}",
+        f"dataloader.train.total_batch_size={batch_size}",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+    ]
+
+
+def run_train_net(args, env, timeout=300, **kwargs):
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Environment for subprocesses: a private dataset cache, two threads per process."""
+    cache = tmp_path_factory.mktemp("datasets")
+    return dict(os.environ, ANCHORFREE_DATASETS=str(cache), OMP_NUM_THREADS="1")
+
+
+def _check(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
+    out = tmp_path / "lazy"
+    log = _check(run_train_net(["--config-file", LAZY_CONFIG, *lazy_overrides(out, 3)], env))
+    assert (out / "model_final.pth").is_file()
+    assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
+    assert (out / "metrics.json").is_file() and (out / "last_checkpoint").is_file()
+    log = _check(
+        run_train_net(
+            [
+                "--config-file",
+                LAZY_CONFIG,
+                "--eval-only",
+                *lazy_overrides(out, 3),
+                f"train.init_checkpoint={out / 'model_final.pth'}",
+            ],
+            env,
+        )
+    )
+    assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
+
+
+@pytest.mark.slow
+def test_retinanet_baseline_trains(tmp_path, env):
+    out = tmp_path / "retinanet"
+    log = _check(run_train_net(["--config-file", RETINANET_CONFIG, *lazy_overrides(out, 2)], env))
+    assert (out / "model_final.pth").is_file()
+    assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
+
+
+def test_yaml_config_is_refused_with_the_py_to_use(env):
+    yaml = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.yaml")
+    result = run_train_net(["--config-file", yaml], env, timeout=120)
+    assert result.returncode != 0
+    assert "yacs configs were removed" in result.stderr
+    assert "retinanet_R_18_FPN_shapes.py" in result.stderr
+
+
+def test_eval_only_without_weights_is_refused(tmp_path, env):
+    result = run_train_net(
+        ["--config-file", LAZY_CONFIG, "--eval-only", *lazy_overrides(tmp_path, 1)], env
+    )
+    assert result.returncode != 0
+    assert "--eval-only needs trained weights" in result.stderr
+
+
+def test_unknown_override_fails_before_training(tmp_path, env):
+    result = run_train_net(["--config-file", LAZY_CONFIG, "train.max_iters=3"], env)
+    assert result.returncode != 0 and "Did you mean: train.max_iter" in result.stderr
+
+
+def _wait_for(path, process, timeout):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, "training ended before writing " + str(path)
+        assert time.time() < deadline, f"timed out waiting for {path}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, env):
+    out = tmp_path / "resume"
+    args = ["--config-file", LAZY_CONFIG, *lazy_overrides(out, 40, checkpoint_period=3)]
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(out / "model_0000005.pth", process, timeout=240)
+        time.sleep(1.0)  # let the checkpoint file be completely written and recorded
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    last = (out / "last_checkpoint").read_text().strip()
+    killed_at = torch.load(out / last, map_location="cpu", weights_only=False)
+    assert not (out / "model_final.pth").exists()
+
+    # Resume with a shorter run so that the test ends soon after the checkpoint.
+    resume_args = [
+        "--config-file",
+        LAZY_CONFIG,
+        "--resume",
+        *lazy_overrides(out, killed_at["iteration"] + 3, checkpoint_period=3),
+    ]
+    log = _check(run_train_net(resume_args, env))
+    assert f"Starting training from iteration {killed_at['iteration'] + 1}" in log
+    final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
+    assert final["iteration"] == killed_at["iteration"] + 2
+    # The optimizer state travelled: momentum buffers exist for every parameter.
+    assert len(final["optimizer"]["state"]) == len(killed_at["optimizer"]["state"]) > 0
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
+    out = tmp_path / "ddp"
+    out.mkdir()
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tests", "engine", "ddp_train_worker.py"),
+            "--num-processes",
+            "2",
+            "--config-file",
+            LAZY_CONFIG,
+            "--output-dir",
+            str(out),
+            *lazy_overrides(out, 3),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    _check(result)
+    weights = [torch.load(out / f"rank{r}.pth", map_location="cpu") for r in range(2)]
+    saved = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)["model"]
+    assert weights[0].keys() == weights[1].keys() == saved.keys()
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), f"ranks disagree on {name}"
+        assert torch.equal(value, saved[name]), f"model_final.pth differs on {name}"

@@ -1,0 +1,124 @@
+"""The measuring parts of tools/benchmark.py and tools/train_accuracy.py (not their timings)."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+TOOLS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"
+)
+sys.path.insert(0, TOOLS)
+
+from bench_common import peak_memory_mib, summary  # noqa: E402
+from benchmark_adapters import BACKGROUND_LOGIT, PLANTED_LOGIT, plant_in_logits  # noqa: E402
+from benchmark_report import write_report  # noqa: E402
+from detector_zoo import DETECTORS, select  # noqa: E402
+from train_accuracy import final_metrics_of_training  # noqa: E402
+
+
+@pytest.mark.parametrize("anchors", [1, 9])
+def test_planting_sets_exactly_the_requested_objects(anchors):
+    num_classes = 3
+    maps = [torch.randn(1, anchors * num_classes, h, w) for h, w in [(8, 10), (4, 5), (2, 3)]]
+    planted = plant_in_logits(maps, num_classes, 25, np.random.default_rng(0))
+    values = torch.cat([m.flatten() for m in planted])
+    assert int((values == PLANTED_LOGIT).sum()) == 25
+    assert int((values == BACKGROUND_LOGIT).sum()) == values.numel() - 25
+    assert [m.shape for m in planted] == [m.shape for m in maps]
+    # At most one class per (position, anchor): planted entries are distinct candidates.
+    per_candidate = torch.cat(
+        [
+            (m[0] == PLANTED_LOGIT).reshape(anchors, num_classes, -1).sum(1).flatten()
+            for m in planted
+        ]
+    )
+    assert per_candidate.max() == 1
+
+
+def test_peak_memory_sees_a_temporary_allocation():
+    def allocate():
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, freed on return
+        assert block.sum() > 0
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc")
+    assert 60 <= peak_memory_mib(allocate, "cpu") < 200
+
+
+def test_final_metrics_are_read_from_the_last_evaluation(tmp_path):
+    records = [
+        {"iteration": 5, "total_loss": 1.0},
+        {"iteration": 9, "bbox/AP": 1.5, "bbox/AP50": 4.0},
+        {"iteration": 19, "bbox/AP": 2.5, "bbox/AP50": 6.0},
+        {"iteration": 19, "lr": 0.1},
+    ]
+    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records))
+    assert final_metrics_of_training(str(tmp_path)) == {"AP": 2.5, "AP50": 6.0}
+    assert final_metrics_of_training(str(tmp_path / "missing")) == {}
+
+
+def test_zoo_configs_exist_and_selection():
+    assert all(os.path.exists(d.config_path) for d in DETECTORS)
+    assert [d.slug for d in select(["fcos", "retinanet_d2"])] == ["retinanet_d2", "fcos"]
+    with pytest.raises(SystemExit, match="Unknown"):
+        select(["yolo"])
+
+
+def _measurements(ms: float) -> dict:
+    return {
+        "weights": "random init",
+        "config": "c.py",
+        "parameters_M": 1.0,
+        "gflops": 2.0,
+        "latency": summary([ms / 1000] * 3),
+        "decode": summary([ms / 10000] * 3),
+        "decode_share": 0.1,
+        "predictions_per_image": 1234,
+        "inference_peak_MiB": 10.0,
+        "train_iteration": {**summary([ms / 100] * 3), "batch": 4},
+        "train_peak_MiB": 50.0,
+        "latency_by_size": {"256": summary([ms / 2000]), "512": summary([ms / 1000])},
+        "targets_by_objects": {"10": summary([0.001]), "100": summary([0.002])},
+        "decode_by_objects": {"10": summary([0.001]), "100": summary([0.003])},
+    }
+
+
+def test_report_tables_and_plots(tmp_path):
+    report = {
+        "environment": {"platform": "test", "cpu_count": 2, "threads": 2, "torch": "x"},
+        "command": "python tools/benchmark.py",
+        "detectors": {
+            "a": {
+                "name": "Alpha",
+                "anchor_free": False,
+                "implementation": "Detectron2",
+                "hyperparameters": ["anchors", "IoU"],
+            },
+            "b": {
+                "name": "Beta",
+                "anchor_free": True,
+                "implementation": "anchorfree-d2",
+                "hyperparameters": ["radius"],
+            },
+        },
+        "devices": {"cpu": {"a": _measurements(50.0), "b": _measurements(80.0)}},
+        "accuracy": {
+            "detectors": {
+                "b": {"bbox": {"AP": 12.345, "AP50": 30.0, "APs": 1.0, "APm": 2.0, "APl": 3.0}}
+            }
+        },
+    }
+    markdown = write_report(report, str(tmp_path))
+    assert "| Alpha | Detectron2 | 1.00 | 2.0 | 50.0 | 5.0 (10%) | 500 | 10 / 50 | – |" in markdown
+    assert "| Beta | yes | 1,234 | 1.00 | 2.00 | 1: radius | 12.35 |" in markdown
+    for name in (
+        "results.md",
+        "latency_vs_size_cpu.png",
+        "objects_cpu.png",
+        "ap_vs_latency_cpu.png",
+    ):
+        assert (tmp_path / name).stat().st_size > 0
