@@ -22,3 +22,13 @@ def step_schedule(max_iter: int, steps_fraction=(2 / 3, 8 / 9), warmup_iters: in
 lr_multiplier_1x = step_schedule(90000)
 lr_multiplier_2x = step_schedule(180000)
 lr_multiplier_3x = step_schedule(270000)
+
+
+def cosine_schedule(max_iter: int, warmup_iters: int, final_fraction: float = 0.01):
+    """LR x1 decaying along a half cosine to ``final_fraction``, after a linear warm-up from
+    x0.001 over ``warmup_iters``."""
+    return L(WarmupParamScheduler)(
+        scheduler=L(CosineParamScheduler)(start_value=1.0, end_value=final_fraction),
+        warmup_length=warmup_iters / max_iter,
+        warmup_factor=0.001,
+    )
