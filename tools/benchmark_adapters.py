@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from anchorfree.modeling.heatmap_loss import clamped_sigmoid
-
 from detectron2.structures import ImageList, Instances
 
 # Planted objects score sigmoid(+5) = 0.993; every other logit sigmoid(-12) = 6e-6, far below
@@ -45,8 +43,15 @@ def plant_in_logits(
     return planted
 
 
+def _tensors(outputs) -> List[Tensor]:
+    """The tensors of nested head outputs (tuples, lists, named tuples), in order."""
+    if isinstance(outputs, Tensor):
+        return [outputs]
+    return [t for part in outputs for t in _tensors(part)]
+
+
 class DenseDetectorAdapter:
-    """Detectron2 ``DenseDetector`` subclasses: RetinaNet, Detectron2's FCOS and ours."""
+    """Detectron2's ``DenseDetector`` models: RetinaNet and Detectron2's FCOS."""
 
     def network(self, model, inputs: List[dict]) -> Tuple[ImageList, List[Tensor], list]:
         images = model.preprocess_image(inputs)
@@ -56,8 +61,7 @@ class DenseDetectorAdapter:
 
     def flat_outputs(self, model, tensor: Tensor) -> List[Tensor]:
         features = model.backbone(tensor)
-        predictions = model.head([features[f] for f in model.head_in_features])
-        return [t for per_kind in predictions for t in per_kind]
+        return _tensors(model.head([features[f] for f in model.head_in_features]))
 
     def decode(self, model, images, features, predictions) -> List[Instances]:
         return model.forward_inference(images, features, predictions)
@@ -77,35 +81,37 @@ class DenseDetectorAdapter:
         return lambda: model.label_anchors(anchors, gt)
 
 
-class AnchorFreeFCOSAdapter(DenseDetectorAdapter):
-    def target_generation(
-        self, model, images, features, predictions, gt: List[Instances]
-    ) -> Callable:
-        shapes = [f.shape[-2:] for f in features]
-        return lambda: model.target_generator(shapes, model.strides, gt)
-
-
-class CenterNetAdapter:
-    """anchorfree.centernet.CenterNet: inference reads the head of the last input feature."""
+class AnchorFreeAdapter:
+    """Our detectors (anchorfree.fcos, .centernet, .cornernet), through their public inference
+    interface: ``forward_raw`` (raw outputs of the decoded head; no flip test) and ``decode``."""
 
     def network(self, model, inputs: List[dict]):
         images = model.preprocess_image(inputs)
-        features = model.backbone(images.tensor)
-        return images, features, self._predict(model, features)
-
-    @staticmethod
-    def _predict(model, features):
-        last = len(model.head_in_features) - 1
-        return model.head.predict(last, features[model.head_in_features[last]])
+        return images, None, model.forward_raw(images)
 
     def flat_outputs(self, model, tensor: Tensor) -> List[Tensor]:
-        return list(self._predict(model, model.backbone(tensor)))
+        sizes = [tuple(tensor.shape[-2:])] * tensor.shape[0]
+        return _tensors(model.forward_raw(ImageList(tensor, sizes)))
 
     def decode(self, model, images, features, outputs) -> List[Instances]:
-        scores = clamped_sigmoid(outputs.heatmap, model.prob_clamp)
-        return model.postprocessor(
-            scores, outputs.wh, outputs.offset, model.stride, images.image_sizes
-        )
+        return model.decode(outputs, images.image_sizes)
+
+
+class AnchorFreeFCOSAdapter(AnchorFreeAdapter):
+    """anchorfree.fcos.AnchorFreeFCOS: per level, class logits, box distances, centerness."""
+
+    plant = DenseDetectorAdapter.plant
+    num_predictions = DenseDetectorAdapter.num_predictions
+
+    def target_generation(
+        self, model, images, features, predictions, gt: List[Instances]
+    ) -> Callable:
+        shapes = [m.shape[-2:] for m in predictions[0]]
+        return lambda: model.target_generator(shapes, model.strides, gt)
+
+
+class CenterNetAdapter(AnchorFreeAdapter):
+    """anchorfree.centernet.CenterNet: the outputs of the last head."""
 
     def plant(self, model, outputs, num_objects: int, rng: np.random.Generator):
         heatmap = plant_in_logits([outputs.heatmap], model.num_classes, num_objects, rng)[0]
@@ -120,24 +126,8 @@ class CenterNetAdapter:
         return lambda: model.target_generator(grid, model.stride, gt)
 
 
-class CornerNetAdapter:
-    """anchorfree.cornernet.CornerNet: inference reads the head of the last input feature."""
-
-    def network(self, model, inputs: List[dict]):
-        images = ImageList.from_tensors(
-            model._normalized_images(inputs), model.backbone.size_divisibility
-        )
-        (predictions,) = model.predict(images.tensor, all_heads=False)
-        return images, None, predictions
-
-    def flat_outputs(self, model, tensor: Tensor) -> List[Tensor]:
-        return list(model.predict(tensor, all_heads=False)[0])
-
-    def decode(self, model, images, features, predictions) -> List[Instances]:
-        candidates = model.postprocessor.decode(predictions, model.stride)
-        return [
-            model.postprocessor.select(c, size) for c, size in zip(candidates, images.image_sizes)
-        ]
+class CornerNetAdapter(AnchorFreeAdapter):
+    """anchorfree.cornernet.CornerNet: the outputs of the last head."""
 
     def plant(self, model, predictions, num_objects: int, rng: np.random.Generator):
         """``num_objects`` top-left and as many bottom-right corners, placed independently."""

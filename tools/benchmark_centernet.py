@@ -40,9 +40,8 @@ from tqdm import tqdm
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.centernet import CenterNetTargetGenerator, merge_flipped
+from anchorfree.centernet import CenterNetTargetGenerator
 from anchorfree.config import load_config
-from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
@@ -245,8 +244,7 @@ def bench_decode_share(args) -> Dict[str, Dict[str, float]]:
         inputs = [{"image": random_image(args.seed)}]
         with torch.no_grad():
             images = model.preprocess_image(inputs)
-            feature = model.backbone(images.tensor)[model.head_in_features[-1]]
-            outputs = model.head.predict(model.head.num_inputs - 1, feature)
+            outputs = model.forward_raw(images)
 
         def forward():
             with torch.no_grad():
@@ -254,10 +252,7 @@ def bench_decode_share(args) -> Dict[str, Dict[str, float]]:
 
         def decode():
             with torch.no_grad():
-                scores = clamped_sigmoid(outputs.heatmap, model.prob_clamp)
-                (result,) = model.postprocessor(
-                    scores, outputs.wh, outputs.offset, model.stride, images.image_sizes
-                )
+                (result,) = model.decode(outputs, images.image_sizes)
                 detector_postprocess(result, INPUT_SIZE, INPUT_SIZE)
 
         times = alternate(
@@ -293,17 +288,10 @@ def bench_nms(args) -> Dict[str, Dict[str, float]]:
     with torch.no_grad():
         for batch in tqdm(loader, desc="AP with/without NMS", total=len(loader)):
             images = model.preprocess_image(batch)
-            tensor = images.tensor
-            if model.flip_test:
-                tensor = torch.cat([tensor, tensor.flip(3)])
-            feature = model.backbone(tensor)[model.head_in_features[-1]]
-            outputs = model.head.predict(model.head.num_inputs - 1, feature)
-            scores = clamped_sigmoid(outputs.heatmap, model.prob_clamp)
-            wh, offset = outputs.wh, outputs.offset
-            if model.flip_test:
-                scores, wh, offset = merge_flipped(scores, wh, offset, len(batch))
+            outputs = model.forward_raw(images, flip=model.flip_test)
             for name, decoder in decoders.items():
-                results = decoder(scores, wh, offset, model.stride, images.image_sizes)
+                model.postprocessor = decoder
+                results = model.decode(outputs, images.image_sizes, flip=model.flip_test)
                 evaluators[name].process(
                     batch,
                     [
@@ -311,6 +299,7 @@ def bench_nms(args) -> Dict[str, Dict[str, float]]:
                         for r, x in zip(results, batch)
                     ],
                 )
+    model.postprocessor = decoders["no NMS (paper)"]
     return {
         name: {k: v for k, v in evaluator.evaluate()["bbox"].items() if k in ("AP", "AP50", "AP75")}
         for name, evaluator in evaluators.items()

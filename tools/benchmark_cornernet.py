@@ -38,6 +38,7 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
 from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
+from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
@@ -104,16 +105,29 @@ def synthetic_predictions(seed: int, num_objects: int) -> CornerPredictions:
     return predictions
 
 
+def heatmap_probs(predictions: CornerPredictions) -> CornerPredictions:
+    """What CornerNet hands its postprocessor: the heatmaps as clamped probabilities
+    (``CornerNet.heatmap_probs`` at the default ``prob_clamp``)."""
+    return predictions._replace(
+        tl_heatmap=clamped_sigmoid(predictions.tl_heatmap.float()),
+        br_heatmap=clamped_sigmoid(predictions.br_heatmap.float()),
+    )
+
+
 def bench_decoding(args):
-    predictions = synthetic_predictions(args.seed, args.decode_objects)
+    logits = synthetic_predictions(args.seed, args.decode_objects)
     results = {}
     for k in args.decode_k:
         decoder = CornerNetPostprocessor(topk=k)
         posts = {nms: CornerNetPostprocessor(topk=k, nms_type=nms) for nms in NMS_TYPES}
-        fns = {"decode": lambda: decoder.decode(predictions, STRIDE)}
+        # Timed from logits, the sigmoid included, as the model decodes.
+        fns = {"decode": lambda: decoder.decode(heatmap_probs(logits), STRIDE)}
         for nms, post in posts.items():
-            fns[f"decode+{nms}"] = lambda post=post: post(predictions, STRIDE, [INPUT_SIZE])
+            fns[f"decode+{nms}"] = lambda post=post: post(
+                heatmap_probs(logits), STRIDE, [INPUT_SIZE]
+            )
         times = alternate(fns, args.decode_reps, args.warmup)
+        predictions = heatmap_probs(logits)
         (candidates,) = decoder.decode(predictions, STRIDE)
         results[k] = {
             **{name: summary(t) for name, t in times.items()},

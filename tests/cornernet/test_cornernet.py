@@ -39,6 +39,7 @@ from anchorfree.cornernet import (
     flip_candidates,
 )
 from anchorfree.modeling.gaussian_targets import heatmap_radii
+from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 
 from detectron2.config import instantiate
 
@@ -221,6 +222,14 @@ def synthetic_predictions(grid=(16, 16), num_classes=3, background=-10.0):
     )
 
 
+def with_probs(predictions):
+    """The heatmaps as the postprocessor takes them: the model's clamped sigmoid."""
+    return predictions._replace(
+        tl_heatmap=clamped_sigmoid(predictions.tl_heatmap.float(), 1e-4),
+        br_heatmap=clamped_sigmoid(predictions.br_heatmap.float(), 1e-4),
+    )
+
+
 def place(predictions, corner, cls, x, y, prob, embedding, offset=(0.0, 0.0)):
     getattr(predictions, f"{corner}_heatmap")[0, cls, y, x] = logit(prob)
     getattr(predictions, f"{corner}_embedding")[0, 0, y, x] = embedding
@@ -240,7 +249,7 @@ def test_decode_two_objects_with_known_embeddings():
     place(predictions, "br", 2, 14, 6, 0.6, 3.2)
     for nms_type in ("soft_gaussian", "soft_linear", "hard", "none"):
         post = CornerNetPostprocessor(nms_type=nms_type)
-        (result,) = post(predictions, 4, [(64, 64)])
+        (result,) = post(with_probs(predictions), 4, [(64, 64)])
         torch.testing.assert_close(
             result.pred_boxes.tensor, torch.tensor([[10.0, 13, 33, 42], [36, 4, 56, 24]])
         )
@@ -267,9 +276,9 @@ def test_each_pairing_rule(br_cls, br_x, br_y, br_offset, br_embedding, kept):
     place(predictions, "tl", 0, 2, 3, 0.9, 0.0)
     place(predictions, "br", br_cls, br_x, br_y, 0.7, br_embedding, br_offset)
     post = CornerNetPostprocessor(nms_type="none")
-    (candidates,) = post.decode(predictions, 4)
+    (candidates,) = post.decode(with_probs(predictions), 4)
     assert len(candidates.scores) == int(kept)
-    (result,) = post(predictions, 4, [(64, 64)])
+    (result,) = post(with_probs(predictions), 4, [(64, 64)])
     assert len(result) == int(kept)
     if kept:
         expected = [8.0, 12.0, (br_x + br_offset[0]) * 4, br_y * 4.0]
@@ -281,7 +290,7 @@ def test_decode_is_batched_and_clips_to_each_image():
     place(predictions, "tl", 1, 0, 0, 0.9, 1.0)
     place(predictions, "br", 1, 15, 15, 0.9, 1.0, (1.0, 1.0))  # (64, 64) on a 64x64 grid
     batch = CornerPredictions(*(torch.cat([x, x]) for x in predictions))
-    results = CornerNetPostprocessor()(batch, 4, [(64, 64), (40, 50)])
+    results = CornerNetPostprocessor()(with_probs(batch), 4, [(64, 64), (40, 50)])
     assert results[0].pred_boxes.tensor.tolist() == [[0.0, 0.0, 64.0, 64.0]]
     assert results[1].pred_boxes.tensor.tolist() == [[0.0, 0.0, 50.0, 40.0]]
     assert results[1].image_size == (40, 50)
@@ -446,17 +455,17 @@ def test_losses_are_averaged_over_stacks(shapes_cfg):
     """Two heads on a two-stack hourglass: the model's losses are the mean of each head's."""
     cfg = copy.deepcopy(shapes_cfg)
     cfg.model.backbone.num_stacks = 2
-    cfg.model.in_features = ["hg1", "hg2"]
+    cfg.model.head_in_features = ["hg1", "hg2"]
     cfg.model.heads = [cfg.model.heads[0], cfg.model.heads[0]]
     model = build_shapes_model(cfg)
     batch = [random_input(96, 128, [[8, 10, 60, 50], [70, 30, 125, 90]], [1, 4])]
     model.train()
-    images = torch.stack(model._normalized_images(batch))
-    predictions = model.predict(images, all_heads=True)
+    images = model.preprocess_image(batch)
+    predictions = model.predict_heads(model.backbone(images.tensor))
     assert len(predictions) == 2
     gt = [batch[0]["instances"]]
     targets = model.target_generator(predictions[0].tl_heatmap.shape[-2:], 4, gt)
-    per_head = [cornernet_losses(p, targets, 2, **model.loss_kwargs) for p in predictions]
+    per_head = [cornernet_losses(p, targets, **model.loss_kwargs) for p in predictions]
     losses = model.losses(predictions, gt)
     for key in LOSS_KEYS:
         torch.testing.assert_close(losses[key], (per_head[0][key] + per_head[1][key]) / 2)
@@ -465,8 +474,8 @@ def test_losses_are_averaged_over_stacks(shapes_cfg):
 
 def test_mismatched_parts_are_refused(shapes_cfg):
     cfg = copy.deepcopy(shapes_cfg)
-    cfg.model.in_features = ["hg1", "hg2"]
-    with pytest.raises(ValueError, match="1 heads for 2 in_features"):
+    cfg.model.head_in_features = ["hg1", "hg2"]
+    with pytest.raises(ValueError, match="1 heads for 2 head_in_features"):
         instantiate(cfg.model)
     cfg = copy.deepcopy(shapes_cfg)
     cfg.model.target_generator.num_classes = 3
@@ -482,7 +491,7 @@ def test_mismatched_parts_are_refused(shapes_cfg):
 def test_paper_settings_of_hourglass104():
     cfg = load_config(os.path.join(CORNERNET_CONFIGS, "cornernet_hourglass104.py"))
     model = instantiate(cfg.model)
-    assert model.in_features == ["hg1", "hg2"] and len(model.heads) == 2 and model.stride == 4
+    assert model.head_in_features == ["hg1", "hg2"] and len(model.heads) == 2 and model.stride == 4
     assert model.heads[0] is not model.heads[1]
     assert 195e6 < sum(p.numel() for p in model.parameters()) < 205e6  # 201M in the paper
     torch.testing.assert_close(
@@ -501,7 +510,7 @@ def test_paper_settings_of_hourglass104():
         "corrected",
     )
     post = model.postprocessor
-    assert (post.topk, post.kernel_size, post.embedding_thresh, post.nms_type) == (
+    assert (post.topk, post.peak_kernel, post.embedding_thresh, post.nms_type) == (
         100,
         3,
         0.5,

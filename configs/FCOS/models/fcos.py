@@ -1,6 +1,11 @@
 # FCOS (anchorfree.fcos) on ResNet-50 + FPN P3-P7 (P6/P7 from P5), COCO: the improved FCOS
 # (arXiv:2006.09214) settings, which are the defaults of anchorfree.fcos. Leaf configs edit this.
-from anchorfree.fcos import AnchorFreeFCOS, FCOSHead, FCOSPostprocessor, FCOSTargetGenerator
+from anchorfree.fcos import (
+    AnchorFreeFCOS,
+    AnchorFreeFCOSHead,
+    FCOSPostprocessor,
+    FCOSTargetGenerator,
+)
 
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
@@ -19,7 +24,7 @@ model = L(AnchorFreeFCOS)(
         out_channels=256,
         top_block=L(LastLevelP6P7)(in_channels=256, out_channels=256, in_feature="p5"),
     ),
-    head=L(FCOSHead)(
+    head=L(AnchorFreeFCOSHead)(
         input_shape=[ShapeSpec(channels=256)] * 5,
         num_classes="${..num_classes}",
         conv_dims=[256] * 4,

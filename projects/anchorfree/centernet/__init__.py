@@ -10,7 +10,7 @@ serves them to ``DefaultPredictor``.
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses, gather_regression
 from .meta_arch import CenterNet
-from .postprocess import CenterNetPostprocessor, decode_boxes, merge_flipped
+from .postprocess import CenterNetPostprocessor, boxes_from_centers, merge_flipped
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "CenterNetTargetGenerator",
     "CenterNetTargets",
     "centernet_losses",
-    "decode_boxes",
+    "boxes_from_centers",
     "gather_regression",
     "merge_flipped",
 ]

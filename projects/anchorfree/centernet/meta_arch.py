@@ -1,17 +1,14 @@
 """The CenterNet meta-architecture: stride-4 backbone + :class:`CenterNetHead`, targets, losses
 and decoding."""
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from anchorfree.modeling.events import put_scalar
-from anchorfree.modeling.heatmap_loss import clamped_sigmoid
+from anchorfree.modeling.heatmap_detector import HeatmapDetector
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
-from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Instances
 
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses
@@ -22,7 +19,7 @@ __all__ = ["CenterNet"]
 
 
 @META_ARCH_REGISTRY.register()
-class CenterNet(nn.Module):
+class CenterNet(HeatmapDetector):
     """
     CenterNet, "Objects as Points" (Zhou, Wang, Krahenbuhl, 2019): every object is the peak of
     its class heatmap at its box center on a stride-4 grid, with its size and the sub-cell
@@ -33,11 +30,17 @@ class CenterNet(nn.Module):
     ``instances`` with ``gt_boxes`` in the image's pixels and ``gt_classes``; optionally the
     original ``height``/``width`` to rescale detections to). Training returns the losses
     ``loss_centernet_{hm,wh,offset}``; inference returns ``[{"instances": Instances}]``.
+    Inference interface (``forward_raw``, ``decode``) and flip test: see
+    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`.
 
     Registered as ``"CenterNet"`` (Detectron2 v0.6 has no meta-architecture of that name;
     CenterNet2 registers a *proposal generator* "CenterNet" and a meta-architecture
     "CenterNetDetector", in other registries or under another name).
     """
+
+    event_prefix = "centernet"
+    # Mirror the padded batch: the flipped output maps, flipped back, line up cell for cell.
+    flip_padded_batch = True
 
     def __init__(
         self,
@@ -76,20 +79,6 @@ class CenterNet(nn.Module):
                 (see :func:`~.postprocess.merge_flipped`).
             pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
         """
-        super().__init__()
-        self.backbone = backbone
-        shapes = backbone.output_shape()
-        self.head_in_features = list(head_in_features or shapes)
-        strides = {shapes[f].stride for f in self.head_in_features}
-        if len(strides) != 1:
-            raise ValueError(
-                f"Head inputs {self.head_in_features} must share one stride, got {strides}"
-            )
-        if head.num_inputs != len(self.head_in_features):
-            raise ValueError(
-                f"The head has branches for {head.num_inputs} inputs, but head_in_features "
-                f"names {len(self.head_in_features)}: {self.head_in_features}"
-            )
         classes = {
             "num_classes": num_classes,
             "head.num_classes": head.num_classes,
@@ -97,59 +86,40 @@ class CenterNet(nn.Module):
         }
         if len(set(classes.values())) != 1:
             raise ValueError(f"Numbers of classes disagree: {classes}")
-        self.stride = strides.pop()
+        super().__init__(
+            backbone=backbone,
+            head_in_features=head_in_features,
+            num_classes=num_classes,
+            target_generator=target_generator,
+            postprocessor=postprocessor,
+            prob_clamp=prob_clamp,
+            flip_test=flip_test,
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+        )
+        if head.num_inputs != len(self.head_in_features):
+            raise ValueError(
+                f"The head has branches for {head.num_inputs} inputs, but head_in_features "
+                f"names {len(self.head_in_features)}: {self.head_in_features}"
+            )
         self.head = head
-        self.num_classes = num_classes
-        self.target_generator = target_generator
-        self.postprocessor = postprocessor
         self.focal_loss_alpha = focal_loss_alpha
         self.focal_loss_beta = focal_loss_beta
-        self.prob_clamp = prob_clamp
         self.heatmap_loss_weight = heatmap_loss_weight
         self.wh_loss_weight = wh_loss_weight
         self.offset_loss_weight = offset_loss_weight
-        self.flip_test = flip_test
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
+    def predict_heads(
+        self, features: Dict[str, Tensor], last_only: bool = False
+    ) -> List[CenterNetOutputs]:
+        if last_only:
+            last = len(self.head_in_features) - 1
+            return [self.head.predict(last, features[self.head_in_features[last]])]
+        return self.head([features[f] for f in self.head_in_features])
 
-    def preprocess_image(self, batched_inputs: List[Dict[str, Tensor]]) -> ImageList:
-        """Normalize the images and pad them (right and bottom) into one batch whose size is
-        divisible by the backbone's ``size_divisibility``."""
-        images = [
-            (x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs
-        ]
-        return ImageList.from_tensors(images, self.backbone.size_divisibility)
-
-    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
-        images = self.preprocess_image(batched_inputs)
-        if not self.training:
-            results = self.inference(images)
-            return [
-                {
-                    "instances": detector_postprocess(
-                        result, x.get("height", size[0]), x.get("width", size[1])
-                    )
-                }
-                for result, x, size in zip(results, batched_inputs, images.image_sizes)
-            ]
-        if "instances" not in batched_inputs[0]:
-            raise ValueError("CenterNet needs 'instances' in every input in training")
-        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-        features = self.backbone(images.tensor)
-        outputs = self.head([features[f] for f in self.head_in_features])
-        targets = self.target_generator(outputs[0].heatmap.shape[-2:], self.stride, gt_instances)
-        losses: Dict[str, Tensor] = {}
-        for output in outputs:
-            for name, value in self._losses(output, targets).items():
-                losses[name] = losses.get(name, 0.0) + value / len(outputs)
-        put_scalar("centernet/num_objects_per_image", targets.num_objects / len(gt_instances))
-        return losses
-
-    def _losses(self, outputs: CenterNetOutputs, targets: CenterNetTargets) -> Dict[str, Tensor]:
+    def head_losses(
+        self, outputs: CenterNetOutputs, targets: CenterNetTargets
+    ) -> Dict[str, Tensor]:
         return centernet_losses(
             outputs,
             targets,
@@ -161,16 +131,16 @@ class CenterNet(nn.Module):
             offset_loss_weight=self.offset_loss_weight,
         )
 
-    def inference(self, images: ImageList) -> List[Instances]:
-        """Detections in the coordinates of the (unpadded) preprocessed images."""
-        tensor = images.tensor
-        if self.flip_test:
-            tensor = torch.cat([tensor, tensor.flip(3)])
-        features = self.backbone(tensor)
-        last = len(self.head_in_features) - 1
-        outputs = self.head.predict(last, features[self.head_in_features[last]])
-        scores = clamped_sigmoid(outputs.heatmap, self.prob_clamp)
-        wh, offset = outputs.wh, outputs.offset
-        if self.flip_test:
-            scores, wh, offset = merge_flipped(scores, wh, offset, len(images))
-        return self.postprocessor(scores, wh, offset, self.stride, images.image_sizes)
+    def decode_single(
+        self, outputs: CenterNetOutputs, image_sizes: Sequence[Tuple[int, int]]
+    ) -> List[Instances]:
+        scores = self.heatmap_probs(outputs.heatmap)
+        return self.postprocessor(scores, outputs.wh, outputs.offset, self.stride, image_sizes)
+
+    def decode_flipped(
+        self, outputs: CenterNetOutputs, image_sizes: Sequence[Tuple[int, int]]
+    ) -> List[Instances]:
+        scores, wh, offset = merge_flipped(
+            self.heatmap_probs(outputs.heatmap), outputs.wh, outputs.offset, len(image_sizes)
+        )
+        return self.postprocessor(scores, wh, offset, self.stride, image_sizes)

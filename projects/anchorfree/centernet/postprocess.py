@@ -30,7 +30,7 @@ from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["CenterNetPostprocessor", "decode_boxes", "merge_flipped"]
+__all__ = ["CenterNetPostprocessor", "boxes_from_centers", "merge_flipped"]
 
 
 def merge_flipped(
@@ -57,7 +57,7 @@ def merge_flipped(
     return merged_scores, merged_wh, offset[original]
 
 
-def decode_boxes(xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int) -> Tensor:
+def boxes_from_centers(xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int) -> Tensor:
     """
     Args:
         xs, ys: ``[...]`` int64 peak cells.
@@ -125,7 +125,7 @@ class CenterNetPostprocessor:
             ``pred_classes``, best first, at most ``topk``.
         """
         peaks = topk_peaks(suppress_non_peaks(scores, self.peak_kernel), self.topk)
-        boxes = decode_boxes(
+        boxes = boxes_from_centers(
             peaks.xs,
             peaks.ys,
             gather_at(wh, peaks.ys, peaks.xs),

@@ -14,8 +14,9 @@ CornerNet losses (Law & Deng, ECCV 2018, Sec. 3.2-3.3), per head (hourglass stac
 * offsets: smooth-L1 (beta 1) on both corners of every object, summed, divided by the number of
   objects.
 
-The number of objects is averaged over workers (``mean_over_workers``) and clamped to at least
-1, so that every worker divides by the same number. The model averages the losses over heads.
+The number of objects is averaged over workers (``mean_over_workers``, here, as in the other
+detectors' losses) and clamped to at least 1, so that every worker divides by the same number.
+The model averages the losses over heads.
 """
 
 from typing import Dict, Tuple
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from anchorfree.modeling.distributed import mean_over_workers
 from anchorfree.modeling.heatmap_loss import heatmap_focal_loss
 from anchorfree.modeling.peaks import gather_at
 
@@ -67,10 +69,10 @@ def associative_embedding_loss(
 def cornernet_losses(
     predictions: CornerPredictions,
     targets: CornerNetTargets,
-    normalizer: float,
     *,
     focal_loss_alpha: float = 2.0,
     focal_loss_beta: float = 4.0,
+    prob_clamp: float = 1e-4,
     pull_weight: float = 0.1,
     push_weight: float = 0.1,
     offset_weight: float = 1.0,
@@ -82,19 +84,17 @@ def cornernet_losses(
     Args:
         predictions: one head's outputs on the grid of ``targets``.
         targets: from :class:`CornerNetTargetGenerator`.
-        normalizer: the number of objects per worker, averaged over workers (clamped to >= 1).
+        focal_loss_alpha, focal_loss_beta, prob_clamp: of the heatmap focal loss.
+        *_weight, push_margin: see :class:`~.meta_arch.CornerNet`.
 
     Returns:
         ``loss_cornernet_hm_tl``, ``loss_cornernet_hm_br``, ``loss_cornernet_pull``,
         ``loss_cornernet_push``, ``loss_cornernet_offset``.
     """
-    normalizer = max(float(normalizer), 1.0)
-    hm_tl = heatmap_focal_loss(
-        predictions.tl_heatmap, targets.tl_heatmap, normalizer, focal_loss_alpha, focal_loss_beta
-    )
-    hm_br = heatmap_focal_loss(
-        predictions.br_heatmap, targets.br_heatmap, normalizer, focal_loss_alpha, focal_loss_beta
-    )
+    normalizer = max(mean_over_workers(targets.num_objects), 1.0)
+    focal = dict(alpha=focal_loss_alpha, beta=focal_loss_beta, prob_clamp=prob_clamp)
+    hm_tl = heatmap_focal_loss(predictions.tl_heatmap, targets.tl_heatmap, normalizer, **focal)
+    hm_br = heatmap_focal_loss(predictions.br_heatmap, targets.br_heatmap, normalizer, **focal)
 
     def at_corners(features: Tensor, cells: Tensor) -> Tensor:
         # Embedding and offset losses in float32 also under mixed precision.

@@ -1,54 +1,58 @@
 """The CornerNet meta-architecture: backbone, one :class:`CornerNetHead` per feature map,
 targets, losses and decoding."""
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
-from anchorfree.modeling.distributed import mean_over_workers
-from anchorfree.modeling.events import put_scalar
+from anchorfree.modeling.heatmap_detector import HeatmapDetector
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
-from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Instances
 
 from .head import CornerNetHead, CornerPredictions
 from .losses import cornernet_losses
 from .postprocess import CornerNetPostprocessor, flip_candidates, merge_candidates
-from .target_generator import CornerNetTargetGenerator
+from .target_generator import CornerNetTargetGenerator, CornerNetTargets
 
 __all__ = ["CornerNet"]
 
 
 @META_ARCH_REGISTRY.register()
-class CornerNet(nn.Module):
+class CornerNet(HeatmapDetector):
     """
     CornerNet (Law & Deng, ECCV 2018): objects as pairs of top-left and bottom-right corners,
     found on corner heatmaps and grouped by 1-d associative embeddings.
 
-    The backbone's ``in_features`` all have the same stride (4); each gets its own head. With
-    several (the stacks of Hourglass-104, ``["hg1", "hg2"]``), every head is supervised during
-    training (intermediate supervision; the losses are averaged over heads) and only the last
-    one is evaluated at test time.
+    The backbone's ``head_in_features`` all have the same stride (4); each gets its own head.
+    With several (the stacks of Hourglass-104, ``["hg1", "hg2"]``), every head is supervised
+    during training (intermediate supervision; the losses are averaged over heads) and only the
+    last one is evaluated at test time.
 
     Inputs and outputs as Detectron2's dense detectors: a list of dicts with ``"image"``
     (``[3, H, W]``, the backbone's input format), ``"instances"`` in training, optional
     ``"height"``/``"width"`` of the output at test time. Training returns the losses
     ``loss_cornernet_{hm_tl, hm_br, pull, push, offset}``; inference ``[{"instances": ...}]``.
+    Inference interface (``forward_raw``, ``decode``) and flip test: see
+    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`.
     """
+
+    event_prefix = "cornernet"
+    # Mirror every image before padding, so that its boxes map back by x -> width - x.
+    flip_padded_batch = False
 
     def __init__(
         self,
         *,
         backbone: Backbone,
-        in_features: List[str],
+        head_in_features: List[str],
         heads: List[CornerNetHead],
         num_classes: int,
         target_generator: CornerNetTargetGenerator,
         postprocessor: CornerNetPostprocessor,
         focal_loss_alpha: float = 2.0,
         focal_loss_beta: float = 4.0,
+        prob_clamp: float = 1e-4,
         pull_weight: float = 0.1,
         push_weight: float = 0.1,
         offset_weight: float = 1.0,
@@ -59,46 +63,44 @@ class CornerNet(nn.Module):
     ):
         """
         Args:
-            backbone: outputs every name in ``in_features``, all of the same stride.
-            in_features: backbone features, one per head; the last one is used at test time.
-            heads: one head per entry of ``in_features``.
+            backbone: outputs every name in ``head_in_features``, all of the same stride.
+            head_in_features: backbone features, one per head; the last one is used at test
+                time.
+            heads: one head per entry of ``head_in_features``.
             num_classes: number of foreground classes.
             target_generator: builds the training targets.
             postprocessor: decodes the last head's outputs.
             focal_loss_alpha, focal_loss_beta: exponents of the heatmap focal loss (2, 4).
+            prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``
+                in the loss and at test time.
             pull_weight, push_weight, offset_weight: loss weights (0.1, 0.1, 1).
             push_margin: ``Delta`` of the push loss (1).
             flip_test: also decode the horizontally mirrored image and suppress the two sets of
                 candidates together (CornerNet's flip testing).
             pixel_mean, pixel_std: input normalization (in the input's channel order).
         """
-        super().__init__()
-        if len(heads) != len(in_features):
-            raise ValueError(f"{len(heads)} heads for {len(in_features)} in_features {in_features}")
-        shapes = backbone.output_shape()
-        missing = [f for f in in_features if f not in shapes]
-        if missing:
-            raise ValueError(f"The backbone has no features {missing}; it has {sorted(shapes)}")
-        strides = {shapes[f].stride for f in in_features}
-        if len(strides) != 1:
-            raise ValueError(f"in_features {in_features} must share one stride, got {strides}")
-        for name, head in zip(in_features, heads):
+        if len(heads) != len(head_in_features):
+            raise ValueError(
+                f"{len(heads)} heads for {len(head_in_features)} head_in_features "
+                f"{head_in_features}"
+            )
+        for name, head in zip(head_in_features, heads):
             if head.num_classes != num_classes:
                 raise ValueError(
                     f"The head on '{name}' has {head.num_classes} classes, not {num_classes}"
                 )
-        if target_generator.num_classes != num_classes:
-            raise ValueError(
-                f"target_generator.num_classes={target_generator.num_classes} but "
-                f"num_classes={num_classes}"
-            )
-        self.backbone = backbone
-        self.in_features = list(in_features)
+        super().__init__(
+            backbone=backbone,
+            head_in_features=head_in_features,
+            num_classes=num_classes,
+            target_generator=target_generator,
+            postprocessor=postprocessor,
+            prob_clamp=prob_clamp,
+            flip_test=flip_test,
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+        )
         self.heads = nn.ModuleList(heads)
-        self.stride = strides.pop()
-        self.num_classes = num_classes
-        self.target_generator = target_generator
-        self.postprocessor = postprocessor
         self.loss_kwargs = dict(
             focal_loss_alpha=focal_loss_alpha,
             focal_loss_beta=focal_loss_beta,
@@ -107,73 +109,40 @@ class CornerNet(nn.Module):
             offset_weight=offset_weight,
             push_margin=push_margin,
         )
-        self.flip_test = flip_test
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
-    def _normalized_images(self, batched_inputs: List[Dict[str, Tensor]]) -> List[Tensor]:
-        return [
-            (x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs
-        ]
-
-    def predict(self, images: Tensor, all_heads: bool) -> List[CornerPredictions]:
-        """Head outputs on a padded batch ``[N, 3, H, W]``: of every head, or of the last."""
-        features = self.backbone(images)
-        pairs = list(zip(self.in_features, self.heads))
-        if not all_heads:
+    def predict_heads(
+        self, features: Dict[str, Tensor], last_only: bool = False
+    ) -> List[CornerPredictions]:
+        pairs = list(zip(self.head_in_features, self.heads))
+        if last_only:
             pairs = pairs[-1:]
         return [head(features[name]) for name, head in pairs]
 
-    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
-        images = self._normalized_images(batched_inputs)
-        if self.training:
-            if "instances" not in batched_inputs[0]:
-                raise ValueError("CornerNet needs 'instances' in its inputs to train")
-            batch = ImageList.from_tensors(images, self.backbone.size_divisibility)
-            gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
-            return self.losses(self.predict(batch.tensor, all_heads=True), gt_instances)
-        results = self.inference(images)
-        processed = []
-        for result, x in zip(results, batched_inputs):
-            height = x.get("height", result.image_size[0])
-            width = x.get("width", result.image_size[1])
-            processed.append({"instances": detector_postprocess(result, height, width)})
-        return processed
-
-    def losses(
-        self, predictions: List[CornerPredictions], gt_instances: List[Instances]
+    def head_losses(
+        self, outputs: CornerPredictions, targets: CornerNetTargets
     ) -> Dict[str, Tensor]:
-        """The losses of every head, averaged over heads."""
-        targets = self.target_generator(
-            predictions[0].tl_heatmap.shape[-2:], self.stride, gt_instances
-        )
-        normalizer = mean_over_workers(targets.num_objects)
-        put_scalar("cornernet/num_objects_per_image", targets.num_objects / len(gt_instances))
-        losses: Dict[str, Tensor] = {}
-        for head_predictions in predictions:
-            for name, value in cornernet_losses(
-                head_predictions, targets, normalizer, **self.loss_kwargs
-            ).items():
-                losses[name] = losses.get(name, 0.0) + value / len(predictions)
-        return losses
+        return cornernet_losses(outputs, targets, prob_clamp=self.prob_clamp, **self.loss_kwargs)
 
-    @torch.no_grad()
-    def inference(self, images: List[Tensor]) -> List[Instances]:
-        """Detections of normalized ``[3, H_i, W_i]`` images, in their pixels."""
-        num_images = len(images)
-        sizes = [tuple(x.shape[-2:]) for x in images]
-        if self.flip_test:
-            images = images + [x.flip(-1) for x in images]
-        batch = ImageList.from_tensors(images, self.backbone.size_divisibility)
-        (predictions,) = self.predict(batch.tensor, all_heads=False)
-        candidates = self.postprocessor.decode(predictions, self.stride)
-        if self.flip_test:
-            candidates = [
-                merge_candidates(c, flip_candidates(f, width))
-                for c, f, (_, width) in zip(candidates[:num_images], candidates[num_images:], sizes)
-            ]
-        return [self.postprocessor.select(c, size) for c, size in zip(candidates, sizes)]
+    def _with_probs(self, outputs: CornerPredictions) -> CornerPredictions:
+        return outputs._replace(
+            tl_heatmap=self.heatmap_probs(outputs.tl_heatmap),
+            br_heatmap=self.heatmap_probs(outputs.br_heatmap),
+        )
+
+    def decode_single(
+        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]]
+    ) -> List[Instances]:
+        return self.postprocessor(self._with_probs(outputs), self.stride, image_sizes)
+
+    def decode_flipped(
+        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]]
+    ) -> List[Instances]:
+        num_images = len(image_sizes)
+        candidates = self.postprocessor.decode(self._with_probs(outputs), self.stride)
+        merged = [
+            merge_candidates(original, flip_candidates(mirrored, width))
+            for original, mirrored, (_, width) in zip(
+                candidates[:num_images], candidates[num_images:], image_sizes
+            )
+        ]
+        return [self.postprocessor.select(c, size) for c, size in zip(merged, image_sizes)]

@@ -4,8 +4,9 @@ offsets to detections.
 
 Per image:
 
-1. corner probabilities: the clamped sigmoid of each heatmap; cells that are not the maximum of
-   their 3x3 neighbourhood are zeroed (the max-pool replacement for NMS on corners);
+1. corner probabilities (the model's clamped sigmoid of each heatmap, ``prob_clamp``): cells
+   that are not the maximum of their 3x3 neighbourhood are zeroed (the max-pool replacement for
+   NMS on corners);
 2. the ``topk`` best top-left and the ``topk`` best bottom-right corners over all classes; a
    corner's position is ``(cell + offset) * stride`` in input pixels;
 3. all ``topk x topk`` (top-left, bottom-right) pairs at once, as ``[N, K, K]`` tensors. A pair is
@@ -29,7 +30,6 @@ from typing import List, NamedTuple, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from anchorfree.modeling.heatmap_loss import clamped_sigmoid
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
 
 from detectron2.layers import batched_nms
@@ -78,49 +78,44 @@ class CornerNetPostprocessor:
         self,
         *,
         topk: int = 100,
-        kernel_size: int = 3,
+        peak_kernel: int = 3,
         embedding_thresh: float = 0.5,
         max_candidates: int = 1000,
         nms_type: str = "soft_gaussian",
-        nms_iou_thresh: float = 0.5,
+        nms_thresh: float = 0.5,
         soft_nms_sigma: float = 0.5,
         score_thresh: float = 0.001,
         max_detections_per_image: int = 100,
-        prob_clamp: float = 1e-4,
     ):
         """
         Args:
             topk: corners kept per corner type and image.
-            kernel_size: of the max-pool peak test.
+            peak_kernel: odd side of the max-pool window of the peak test.
             embedding_thresh: largest embedding distance of a valid pair.
             max_candidates: best valid pairs kept before suppression.
             nms_type: "soft_gaussian", "soft_linear", "hard" or "none".
-            nms_iou_thresh: IoU threshold of the linear soft-NMS and of the hard NMS.
+            nms_thresh: IoU threshold of the linear soft-NMS and of the hard NMS.
             soft_nms_sigma: of the Gaussian soft-NMS.
             score_thresh: smallest score of a detection (after soft-NMS decay).
             max_detections_per_image: detections returned per image.
-            prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``.
         """
         if nms_type not in NMS_TYPES:
             raise ValueError(f"nms_type must be one of {NMS_TYPES}, got {nms_type!r}")
         if score_thresh < 0:
             raise ValueError(f"score_thresh must be >= 0, got {score_thresh}")
         self.topk = int(topk)
-        self.kernel_size = int(kernel_size)
+        self.peak_kernel = int(peak_kernel)
         self.embedding_thresh = float(embedding_thresh)
         self.max_candidates = int(max_candidates)
         self.nms_type = nms_type
-        self.nms_iou_thresh = float(nms_iou_thresh)
+        self.nms_thresh = float(nms_thresh)
         self.soft_nms_sigma = float(soft_nms_sigma)
         self.score_thresh = float(score_thresh)
         self.max_detections_per_image = int(max_detections_per_image)
-        self.prob_clamp = float(prob_clamp)
 
-    def _corners(self, heatmap: Tensor, embedding: Tensor, offset: Tensor, stride: int):
+    def _corners(self, probs: Tensor, embedding: Tensor, offset: Tensor, stride: int):
         """Top-K corners: peaks, their ``[N, K]`` embeddings and x, y positions in pixels."""
-        scores = suppress_non_peaks(
-            clamped_sigmoid(heatmap.float(), self.prob_clamp), self.kernel_size
-        )
+        scores = suppress_non_peaks(probs, self.peak_kernel)
         peaks = topk_peaks(scores, self.topk)
         embeddings = gather_at(embedding.float(), peaks.ys, peaks.xs)[..., 0]
         offsets = gather_at(offset.float(), peaks.ys, peaks.xs)
@@ -130,7 +125,8 @@ class CornerNetPostprocessor:
 
     @torch.no_grad()
     def decode(self, predictions: CornerPredictions, stride: int) -> List[CornerCandidates]:
-        """Steps 1-4: per image, the valid corner pairs, at most ``max_candidates``."""
+        """Steps 1-4: per image, the valid corner pairs, at most ``max_candidates``.
+        ``predictions`` as in :meth:`__call__`."""
         tl, tl_emb, tl_x, tl_y = self._corners(
             predictions.tl_heatmap, predictions.tl_embedding, predictions.tl_offset, stride
         )
@@ -184,7 +180,7 @@ class CornerNetPostprocessor:
                 classes,
                 method=self.nms_type[len("soft_") :],
                 sigma=self.soft_nms_sigma,
-                iou_threshold=self.nms_iou_thresh,
+                iou_threshold=self.nms_thresh,
                 score_threshold=self.score_thresh,
                 max_detections=max_detections,
             )
@@ -192,9 +188,7 @@ class CornerNetPostprocessor:
             above = (scores >= self.score_thresh).nonzero().flatten()
             if self.nms_type == "hard":
                 keep = above[
-                    batched_nms(
-                        boxes.tensor[above], scores[above], classes[above], self.nms_iou_thresh
-                    )
+                    batched_nms(boxes.tensor[above], scores[above], classes[above], self.nms_thresh)
                 ]
             else:
                 keep = above[scores[above].argsort(descending=True)]
@@ -212,7 +206,8 @@ class CornerNetPostprocessor:
     ) -> List[Instances]:
         """
         Args:
-            predictions: one head's outputs for ``N`` images.
+            predictions: one head's outputs for ``N`` images, with the heatmaps as
+                probabilities (``CornerNet.heatmap_probs``: the clamped sigmoid, float32).
             stride: input pixels per output cell.
             image_sizes: per image, ``(height, width)`` of its unpadded input.
 

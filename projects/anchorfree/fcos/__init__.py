@@ -7,22 +7,22 @@ Models are built from LazyConfigs (``configs/FCOS``); ``anchorfree.config.get_pr
 serves them to ``DefaultPredictor``.
 """
 
-from .head import FCOSHead, Scale
+from .head import AnchorFreeFCOSHead, Scale
 from .losses import centerness_targets, fcos_losses, iou_loss
 from .meta_arch import AnchorFreeFCOS
-from .postprocess import FCOSPostprocessor, decode_boxes
+from .postprocess import FCOSPostprocessor, boxes_from_ltrb
 from .target_generator import FCOSTargetGenerator, FCOSTargets, compute_points, level_size_ranges
 
 __all__ = [
     "AnchorFreeFCOS",
-    "FCOSHead",
+    "AnchorFreeFCOSHead",
     "FCOSPostprocessor",
     "FCOSTargetGenerator",
     "FCOSTargets",
     "Scale",
     "centerness_targets",
     "compute_points",
-    "decode_boxes",
+    "boxes_from_ltrb",
     "fcos_losses",
     "iou_loss",
     "level_size_ranges",

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from detectron2.layers import ShapeSpec, get_norm
 
-__all__ = ["FCOSHead", "Scale"]
+__all__ = ["AnchorFreeFCOSHead", "Scale"]
 
 # exp() of the unnormalized box output is capped here (e^11 ~ 60k pixels) so that a diverging
 # prediction gives a large finite loss instead of inf/NaN.
@@ -27,7 +27,7 @@ class Scale(nn.Module):
         return x * self.scale
 
 
-class FCOSHead(nn.Module):
+class AnchorFreeFCOSHead(nn.Module):
     """
     Two towers of ``len(conv_dims)`` x (conv 3x3, norm, ReLU), one for classification and one
     for box regression, shared by all levels; a 3x3 conv predicts per point ``num_classes``
@@ -112,7 +112,7 @@ class FCOSHead(nn.Module):
         """
         if len(features) != len(self.scales):
             raise ValueError(
-                f"FCOSHead was built for {len(self.scales)} levels, got {len(features)}"
+                f"AnchorFreeFCOSHead was built for {len(self.scales)} levels, got {len(features)}"
             )
         logits, box_reg, ctrness = [], [], []
         for feature, scale in zip(features, self.scales):

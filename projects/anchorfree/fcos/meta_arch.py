@@ -1,4 +1,5 @@
-"""The FCOS meta-architecture: backbone + :class:`FCOSHead`, targets, losses and decoding."""
+"""The FCOS meta-architecture: backbone + :class:`AnchorFreeFCOSHead`, targets, losses and
+decoding."""
 
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -12,7 +13,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import ImageList, Instances
 
-from .head import FCOSHead
+from .head import AnchorFreeFCOSHead
 from .losses import BOX_LOSS_TYPES, fcos_losses
 from .postprocess import FCOSPostprocessor
 from .target_generator import FCOSTargetGenerator, compute_points
@@ -33,13 +34,17 @@ class AnchorFreeFCOS(DenseDetector):
     the classification branch, unnormalized (``exp``) box targets, IoU / linear-IoU losses,
     a centerness-weighted box loss, loss normalization by positives averaged over workers (not
     an EMA), and crowd-region support in the targets (see :mod:`.target_generator`).
+
+    Inference interface, the same as the heatmap detectors': :meth:`forward_raw` (raw head
+    outputs for a batch), :meth:`decode` (detections from those outputs for these image sizes)
+    and :meth:`inference` (the two).
     """
 
     def __init__(
         self,
         *,
         backbone: Backbone,
-        head: FCOSHead,
+        head: AnchorFreeFCOSHead,
         head_in_features: Optional[List[str]] = None,
         num_classes: int,
         target_generator: FCOSTargetGenerator,
@@ -102,7 +107,8 @@ class AnchorFreeFCOS(DenseDetector):
         self._points_cache: Dict[Tuple, List[Tensor]] = {}
 
     def points(self, features: List[Tensor]) -> List[Tensor]:
-        """Per level, the (H*W, 2) point coordinates of these feature maps (cached by shape)."""
+        """Per level, the (H*W, 2) point coordinates of these feature maps, or of head outputs on
+        them (cached by shape)."""
         shapes = tuple(tuple(f.shape[-2:]) for f in features)
         key = (shapes, features[0].device)
         if key not in self._points_cache:
@@ -139,17 +145,33 @@ class AnchorFreeFCOS(DenseDetector):
         put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
         return losses
 
-    def forward_inference(
-        self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]
-    ) -> List[Instances]:
+    def forward_raw(self, images: ImageList) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+        """Raw head outputs for a batch: per level, class logits, box distances, centerness
+        logits (as :class:`AnchorFreeFCOSHead`)."""
+        features = self.backbone(images.tensor)
+        return self.head([features[f] for f in self.head_in_features])
+
+    def decode(self, predictions, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
+        """Detections from :meth:`forward_raw` outputs, in the pixels of the unpadded images of
+        ``image_sizes`` (one per image)."""
         pred_logits, pred_box, pred_ctrness = self._transpose_dense_predictions(
             predictions, [self.num_classes, 4, 1]
         )
         return self.postprocessor(
-            self.points(features),
+            self.points(predictions[0]),
             self.strides,
             pred_logits,
             pred_box,
             pred_ctrness,
-            images.image_sizes,
+            image_sizes,
         )
+
+    @torch.no_grad()
+    def inference(self, images: ImageList) -> List[Instances]:
+        """Detections in the coordinates of the (unpadded) preprocessed images."""
+        return self.decode(self.forward_raw(images), images.image_sizes)
+
+    def forward_inference(
+        self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]
+    ) -> List[Instances]:
+        return self.decode(predictions, images.image_sizes)

@@ -17,10 +17,10 @@ from torch import Tensor
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["FCOSPostprocessor", "decode_boxes"]
+__all__ = ["FCOSPostprocessor", "boxes_from_ltrb"]
 
 
-def decode_boxes(points: Tensor, distances: Tensor) -> Tensor:
+def boxes_from_ltrb(points: Tensor, distances: Tensor) -> Tensor:
     """(P, 2) points and (P, 4) ``(l, t, r, b)`` pixel distances -> (P, 4) XYXY boxes."""
     return torch.cat([points - distances[:, :2], points + distances[:, 2:]], dim=1)
 
@@ -103,7 +103,7 @@ class FCOSPostprocessor:
             distances = box_l[point_idx]
             if self.normalize_by_stride:
                 distances = distances * stride
-            all_boxes.append(decode_boxes(points_l[point_idx], distances))
+            all_boxes.append(boxes_from_ltrb(points_l[point_idx], distances))
             all_scores.append(scores)
             all_classes.append(class_idx)
         boxes = Boxes(torch.cat(all_boxes))

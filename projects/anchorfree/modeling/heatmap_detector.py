@@ -1,0 +1,210 @@
+"""
+The base of the heatmap detectors (CenterNet, CornerNet): a stride-``s`` backbone whose
+``head_in_features`` (several for the stacks of an Hourglass) each get a head, heatmap targets
+on that grid, losses averaged over the heads, and decoding of the last head.
+
+What it holds: pixel normalization, ``device``, ``preprocess_image``, the train/inference
+switch of ``forward``, the rescaling of detections to the requested output size
+(``detector_postprocess``), the average of the losses over the heads, the flip test, and the
+clamped heatmap probabilities (``prob_clamp``, in the loss and at test time).
+
+Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
+
+* ``forward_raw(images: ImageList)``: the raw outputs of the decoded head for a batch;
+* ``decode(outputs, image_sizes)``: detections from those outputs, in the pixels of the
+  unpadded images of ``image_sizes``;
+* ``inference(images)``: the two, with the flip test when ``flip_test``.
+
+A subclass provides its heads (``predict_heads``), the losses of one head (``head_losses``)
+and the two decodings (``decode``, ``decode_flipped``).
+"""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from detectron2.modeling import Backbone
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import ImageList, Instances
+
+from .events import put_scalar
+from .heatmap_loss import clamped_sigmoid
+
+__all__ = ["HeatmapDetector", "mean_over_heads"]
+
+
+def mean_over_heads(per_head: Sequence[Dict[str, Tensor]]) -> Dict[str, Tensor]:
+    """The mean of each loss over the heads (intermediate supervision of stacked backbones)."""
+    losses: Dict[str, Tensor] = {}
+    for head_losses in per_head:
+        for name, value in head_losses.items():
+            losses[name] = losses.get(name, 0.0) + value / len(per_head)
+    return losses
+
+
+class HeatmapDetector(nn.Module):
+    """
+    See the module docstring. Inputs and outputs as Detectron2's meta-architectures: a list of
+    dicts with ``"image"`` (``[3, H, W]`` in the backbone's input format), ``"instances"`` in
+    training, optional ``"height"``/``"width"`` of the output at test time. Training returns
+    the losses; inference ``[{"instances": Instances}]``.
+    """
+
+    # The flip test mirrors the padded batch as a whole (True: every output map mirrored back
+    # lines up cell for cell with the original's) or every image before it is padded (False:
+    # boxes map back by x -> width - x).
+    flip_padded_batch: bool = True
+    # Prefix of the event-storage scalars, e.g. "centernet/num_objects_per_image".
+    event_prefix: str = "heatmap"
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        head_in_features: Optional[List[str]],
+        num_classes: int,
+        target_generator,
+        postprocessor,
+        prob_clamp: float,
+        flip_test: bool,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+    ):
+        """
+        Args:
+            backbone: outputs the ``head_in_features``, all of one stride.
+            head_in_features: backbone outputs, one per head (default: all of them); every
+                head is supervised in training, the last one is decoded at test time.
+            num_classes: number of foreground classes (heatmap channels).
+            target_generator: callable ``(output_size, stride, gt_instances)`` -> targets
+                with a ``num_objects``, and a ``num_classes``.
+            postprocessor: the subclass's decoder.
+            prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``
+                in the loss and at test time.
+            flip_test: at test time, also run every image mirrored horizontally and merge.
+            pixel_mean, pixel_std: input normalization (in the input's channel order).
+        """
+        super().__init__()
+        shapes = backbone.output_shape()
+        self.head_in_features = list(head_in_features or shapes)
+        missing = [f for f in self.head_in_features if f not in shapes]
+        if missing:
+            raise ValueError(f"The backbone has no features {missing}; it has {sorted(shapes)}")
+        strides = {shapes[f].stride for f in self.head_in_features}
+        if len(strides) != 1:
+            raise ValueError(
+                f"Head inputs {self.head_in_features} must share one stride, got {strides}"
+            )
+        if target_generator.num_classes != num_classes:
+            raise ValueError(
+                f"target_generator.num_classes={target_generator.num_classes} but "
+                f"num_classes={num_classes}"
+            )
+        self.backbone = backbone
+        self.stride = strides.pop()
+        self.num_classes = num_classes
+        self.target_generator = target_generator
+        self.postprocessor = postprocessor
+        self.prob_clamp = prob_clamp
+        self.flip_test = flip_test
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def preprocess_image(self, batched_inputs: List[Dict[str, Tensor]]) -> ImageList:
+        """Normalize the images and pad them (right and bottom) into one batch whose size is
+        divisible by the backbone's ``size_divisibility``."""
+        images = [
+            (x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs
+        ]
+        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+
+    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+        images = self.preprocess_image(batched_inputs)
+        if not self.training:
+            results = self.inference(images)
+            return [
+                {
+                    "instances": detector_postprocess(
+                        result, x.get("height", size[0]), x.get("width", size[1])
+                    )
+                }
+                for result, x, size in zip(results, batched_inputs, images.image_sizes)
+            ]
+        if "instances" not in batched_inputs[0]:
+            raise ValueError(f"{type(self).__name__} needs 'instances' in every input to train")
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        return self.losses(self.predict_heads(self.backbone(images.tensor)), gt_instances)
+
+    def losses(self, outputs: list, gt_instances: List[Instances]) -> Dict[str, Tensor]:
+        """The losses of every head's ``outputs`` (as :meth:`predict_heads`), averaged over
+        heads."""
+        grid = outputs[0][0].shape[-2:]  # the first output of every head is a heatmap
+        targets = self.target_generator(grid, self.stride, gt_instances)
+        put_scalar(
+            f"{self.event_prefix}/num_objects_per_image", targets.num_objects / len(gt_instances)
+        )
+        return mean_over_heads([self.head_losses(o, targets) for o in outputs])
+
+    def heatmap_probs(self, logits: Tensor) -> Tensor:
+        """Heatmap probabilities as the loss sees them: the clamped sigmoid, in float32."""
+        return clamped_sigmoid(logits.float(), self.prob_clamp)
+
+    def forward_raw(self, images: ImageList, *, flip: bool = False):
+        """
+        Raw outputs of the decoded (last) head for a batch. With ``flip``, for the batch
+        followed by its mirror images (``2N``), as :meth:`decode` with ``flip`` takes them.
+        """
+        if flip:
+            images = self.flipped_batch(images)
+        return self.predict_heads(self.backbone(images.tensor), last_only=True)[0]
+
+    def flipped_batch(self, images: ImageList) -> ImageList:
+        """The ``N`` images of a batch followed by their mirror images (see
+        ``flip_padded_batch``)."""
+        sizes: List[Tuple[int, int]] = [tuple(s) for s in images.image_sizes]
+        if self.flip_padded_batch:
+            return ImageList(torch.cat([images.tensor, images.tensor.flip(3)]), sizes + sizes)
+        unpadded = [images.tensor[i, :, :h, :w] for i, (h, w) in enumerate(sizes)]
+        return ImageList.from_tensors(
+            unpadded + [x.flip(-1) for x in unpadded], self.backbone.size_divisibility
+        )
+
+    def decode(
+        self, outputs, image_sizes: Sequence[Tuple[int, int]], *, flip: bool = False
+    ) -> List[Instances]:
+        """
+        Detections from :meth:`forward_raw` outputs, in the pixels of the unpadded images of
+        ``image_sizes`` (one per image). With ``flip``, the outputs hold the ``N`` images then
+        their mirror images (:meth:`forward_raw` with ``flip``), merged as the flip test.
+        """
+        if flip:
+            return self.decode_flipped(outputs, image_sizes)
+        return self.decode_single(outputs, image_sizes)
+
+    @torch.no_grad()
+    def inference(self, images: ImageList) -> List[Instances]:
+        """Detections in the coordinates of the (unpadded) preprocessed images."""
+        outputs = self.forward_raw(images, flip=self.flip_test)
+        return self.decode(outputs, images.image_sizes, flip=self.flip_test)
+
+    # To be provided by a subclass.
+
+    def predict_heads(self, features: Dict[str, Tensor], last_only: bool = False) -> list:
+        """The outputs of every head on its input of ``features`` (only the last with
+        ``last_only``), as a list, one per head."""
+        raise NotImplementedError
+
+    def head_losses(self, outputs, targets) -> Dict[str, Tensor]:
+        """The weighted losses of one head's outputs."""
+        raise NotImplementedError
+
+    def decode_single(self, outputs, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
+        raise NotImplementedError
+
+    def decode_flipped(self, outputs, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
+        raise NotImplementedError
