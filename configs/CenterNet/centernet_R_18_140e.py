@@ -7,14 +7,15 @@
 # tools/convert-torchvision-to-d2.py (Detectron2 hosts no ResNet-18):
 #   python convert-torchvision-to-d2.py resnet18-f37072fd.pth pretrained/torchvision_R-18.pkl
 # Training stops with "checkpoint not found" until that file exists.
+from ..common.optim import Adam as optimizer
 from ..common.train import train
-from .common.coco_512 import adam, dataloader, epoch_schedule, epochs_to_iters
+from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
 from .models.centernet import model
 
 BATCH_SIZE = 114
 
 dataloader.train.total_batch_size = BATCH_SIZE
-optimizer = adam(5e-4)
+optimizer.lr = 5e-4
 lr_multiplier = epoch_schedule(140, [90, 120], BATCH_SIZE)
 train.max_iter = epochs_to_iters(140, BATCH_SIZE)
 train.checkpointer.period = epochs_to_iters(10, BATCH_SIZE)

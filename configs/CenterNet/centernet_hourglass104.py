@@ -6,32 +6,23 @@
 # in Detectron2's format; this config starts from scratch (train.init_checkpoint = ""), for
 # which 50 epochs are far too few (CornerNet trained its Hourglass-104 for 500k iterations at
 # batch 49, about 207 epochs).
-from anchorfree.modeling.backbones.hourglass import Hourglass
-
-from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 
+from ..common.models.hourglass104 import hourglass104
+from ..common.optim import Adam as optimizer
 from ..common.train import train
-from .common.coco_512 import adam, dataloader, epoch_schedule, epochs_to_iters
+from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
 from .models.centernet import model
 
 BATCH_SIZE = 29
 
-model.backbone = L(Hourglass)(
-    num_stacks=2,
-    depth=5,
-    stem_channels=128,
-    widths=[256, 256, 384, 384, 384, 512],
-    blocks=[2, 2, 2, 2, 2, 4],
-    out_channels=256,
-    norm="BN",
-)
+model.backbone = hourglass104
 model.head.input_shape = [ShapeSpec(channels=256)] * 2
 model.head.head_conv = 256
 model.head_in_features = ["hg1", "hg2"]
 
 dataloader.train.total_batch_size = BATCH_SIZE
-optimizer = adam(2.5e-4)
+optimizer.lr = 2.5e-4
 lr_multiplier = epoch_schedule(50, [40], BATCH_SIZE)
 train.max_iter = epochs_to_iters(50, BATCH_SIZE)
 train.checkpointer.period = epochs_to_iters(5, BATCH_SIZE)

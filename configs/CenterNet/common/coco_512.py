@@ -1,15 +1,13 @@
 # COCO for CenterNet as in "Objects as Points" (Sec. 5): 512x512 training crops (random scale
 # 0.6-1.3, crop, flip, colour jitter), RGB input, test images with the longer side at 512, and
-# epoch-based Adam schedules (LR x0.1 at each drop epoch, no warm-up). Leaf configs set the
-# batch size and call the schedule helpers.
-import torch
+# epoch-based schedules (LR x0.1 at each drop epoch, no warm-up). Leaf configs set the batch
+# size, the LR of configs/common/optim.py's Adam, and call the schedule helpers.
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
-from detectron2.solver.build import get_default_optimizer_params
 
-from ...common.data.coco import dataloader
+from ...common.data.coco import dataloader, scale_crop_flip_jitter
 
 INPUT_SIZE = 512
 # All of train2017: images without objects are kept (they train the heatmap negatives).
@@ -17,16 +15,7 @@ COCO_TRAIN_IMAGES = 118287
 
 dataloader.train.dataset.filter_empty = False
 dataloader.train.mapper.image_format = "RGB"
-dataloader.train.mapper.augmentations = [
-    L(T.ResizeScale)(
-        min_scale=0.6, max_scale=1.3, target_height=INPUT_SIZE, target_width=INPUT_SIZE
-    ),
-    L(T.FixedSizeCrop)(crop_size=(INPUT_SIZE, INPUT_SIZE)),
-    L(T.RandomFlip)(horizontal=True),
-    L(T.RandomBrightness)(intensity_min=0.6, intensity_max=1.4),
-    L(T.RandomContrast)(intensity_min=0.6, intensity_max=1.4),
-    L(T.RandomSaturation)(intensity_min=0.6, intensity_max=1.4),
-]
+dataloader.train.mapper.augmentations = scale_crop_flip_jitter(INPUT_SIZE)
 # Longer side at 512 (then padded to the backbone's size divisibility).
 dataloader.test.mapper.augmentations = [
     L(T.ResizeShortestEdge)(short_edge_length=INPUT_SIZE, max_size=INPUT_SIZE)
@@ -35,12 +24,6 @@ dataloader.test.mapper.augmentations = [
 
 def epochs_to_iters(epochs: float, batch_size: int) -> int:
     return round(epochs * COCO_TRAIN_IMAGES / batch_size)
-
-
-def adam(lr: float):
-    return L(torch.optim.Adam)(
-        params=L(get_default_optimizer_params)(weight_decay_norm=0.0), lr=lr, weight_decay=0.0
-    )
 
 
 def epoch_schedule(epochs: int, drop_epochs, batch_size: int):

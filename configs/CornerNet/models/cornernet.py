@@ -7,9 +7,10 @@ from anchorfree.cornernet import (
     CornerNetPostprocessor,
     CornerNetTargetGenerator,
 )
-from anchorfree.modeling.backbones.hourglass import Hourglass
 
 from detectron2.config import LazyCall as L
+
+from ...common.models.hourglass104 import hourglass104
 
 head = L(CornerNetHead)(
     in_channels="${...backbone.out_channels}",
@@ -22,15 +23,7 @@ head = L(CornerNetHead)(
 )
 
 model = L(CornerNet)(
-    backbone=L(Hourglass)(
-        num_stacks=2,
-        depth=5,
-        stem_channels=128,
-        widths=[256, 256, 384, 384, 384, 512],
-        blocks=[2, 2, 2, 2, 2, 4],
-        out_channels=256,
-        norm="BN",
-    ),
+    backbone=hourglass104,
     head_in_features=["hg1", "hg2"],
     # One head per stack (not shared).
     heads=[head, head],

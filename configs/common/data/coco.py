@@ -35,3 +35,17 @@ dataloader.test = L(build_detection_test_loader)(
 )
 
 dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset.names}")
+
+
+def scale_crop_flip_jitter(size: int) -> list:
+    """The heatmap detectors' COCO training augmentations (CornerNet, CenterNet): random scale
+    0.6-1.3 of a ``size`` x ``size`` target, a random ``size`` x ``size`` crop (padded where
+    the scaled image is smaller), horizontal flip, brightness/contrast/saturation jitter 0.6-1.4."""
+    return [
+        L(T.ResizeScale)(min_scale=0.6, max_scale=1.3, target_height=size, target_width=size),
+        L(T.FixedSizeCrop)(crop_size=(size, size)),
+        L(T.RandomFlip)(horizontal=True),
+        L(T.RandomBrightness)(intensity_min=0.6, intensity_max=1.4),
+        L(T.RandomContrast)(intensity_min=0.6, intensity_max=1.4),
+        L(T.RandomSaturation)(intensity_min=0.6, intensity_max=1.4),
+    ]

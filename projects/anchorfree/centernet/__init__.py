@@ -8,7 +8,7 @@ serves them to ``DefaultPredictor``.
 """
 
 from .head import CenterNetHead, CenterNetOutputs
-from .losses import centernet_losses, gather_regression
+from .losses import centernet_losses
 from .meta_arch import CenterNet
 from .postprocess import CenterNetPostprocessor, boxes_from_centers, merge_flipped
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
@@ -22,6 +22,5 @@ __all__ = [
     "CenterNetTargets",
     "centernet_losses",
     "boxes_from_centers",
-    "gather_regression",
     "merge_flipped",
 ]

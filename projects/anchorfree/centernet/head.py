@@ -4,6 +4,8 @@ from typing import List, NamedTuple
 
 from torch import Tensor, nn
 
+from anchorfree.modeling.layers import prediction_branch
+
 from detectron2.layers import ShapeSpec
 
 __all__ = ["CenterNetHead", "CenterNetOutputs"]
@@ -15,16 +17,6 @@ class CenterNetOutputs(NamedTuple):
     heatmap: Tensor  # [N, C, H, W] logits of "an object of class c is centered in this cell"
     wh: Tensor  # [N, 2, H, W] box (width, height) in output-grid cells (input pixels / stride)
     offset: Tensor  # [N, 2, H, W] (x, y) of the center within its cell, in cells (in [0, 1))
-
-
-def _branch(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
-    if head_conv <= 0:
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1))
-    return nn.Sequential(
-        nn.Conv2d(in_channels, head_conv, kernel_size=3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(head_conv, out_channels, kernel_size=1),
-    )
 
 
 class CenterNetHead(nn.Module):
@@ -63,9 +55,9 @@ class CenterNetHead(nn.Module):
         self.wh = nn.ModuleList()
         self.offset = nn.ModuleList()
         for shape in input_shape:
-            self.heatmap.append(_branch(shape.channels, head_conv, num_classes))
-            self.wh.append(_branch(shape.channels, head_conv, 2))
-            self.offset.append(_branch(shape.channels, head_conv, 2))
+            self.heatmap.append(prediction_branch(shape.channels, head_conv, num_classes))
+            self.wh.append(prediction_branch(shape.channels, head_conv, 2))
+            self.offset.append(prediction_branch(shape.channels, head_conv, 2))
         for branch in [*self.wh, *self.offset]:
             nn.init.normal_(branch[-1].weight, std=regression_init_std)
             nn.init.zeros_(branch[-1].bias)

@@ -13,17 +13,12 @@ from torch import Tensor
 
 from anchorfree.modeling.distributed import mean_over_workers
 from anchorfree.modeling.heatmap_loss import heatmap_focal_loss
+from anchorfree.modeling.peaks import gather_cells
 
 from .head import CenterNetOutputs
 from .target_generator import CenterNetTargets
 
-__all__ = ["centernet_losses", "gather_regression"]
-
-
-def gather_regression(prediction: Tensor, image_index: Tensor, cells: Tensor) -> Tensor:
-    """``[N, D, H, W]`` predictions at ``M`` (image, flat cell) pairs -> ``[M, D]``."""
-    n, d, h, w = prediction.shape
-    return prediction.reshape(n, d, h * w).permute(0, 2, 1)[image_index, cells]
+__all__ = ["centernet_losses"]
 
 
 def centernet_losses(
@@ -58,8 +53,8 @@ def centernet_losses(
         beta=focal_loss_beta,
         prob_clamp=prob_clamp,
     )
-    pred_wh = gather_regression(outputs.wh, targets.image_index, targets.cells).float()
-    pred_offset = gather_regression(outputs.offset, targets.image_index, targets.cells).float()
+    pred_wh = gather_cells(outputs.wh, targets.image_index, targets.cells).float()
+    pred_offset = gather_cells(outputs.offset, targets.image_index, targets.cells).float()
     loss_wh = torch.abs(pred_wh - targets.wh).sum() / normalizer
     loss_offset = torch.abs(pred_offset - targets.offset).sum() / normalizer
     return {

@@ -34,6 +34,7 @@ from typing import List, NamedTuple, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.assignment import smallest_then_first
 from anchorfree.modeling.batch_objects import gather_objects
 from anchorfree.modeling.gaussian_targets import (
     check_radius_settings,
@@ -124,15 +125,9 @@ class CenterNetTargetGenerator:
         # Same-cell rule: the smallest area per cell, then the first such object.
         cells = cell_y * width + cell_x
         key = image_of_box * (height * width) + cells
-        area = w * h
-        num_objects = int(area.numel())
-        best_area = torch.full((num_images * height * width,), float("inf"), device=device)
-        best_area.scatter_reduce_(0, key, area, reduce="amin")
-        is_best = area == best_area[key]
+        num_objects = int(w.numel())
         order = torch.arange(num_objects, device=device)
-        first = torch.full((num_images * height * width,), num_objects, device=device)
-        first.scatter_reduce_(0, key[is_best], order[is_best], reduce="amin")
-        winner = is_best & (order == first[key])
+        winner, _ = smallest_then_first(key, w * h, order, num_images * height * width, num_objects)
         return CenterNetTargets(
             heatmaps=heatmaps.view(num_images, self.num_classes, height, width),
             image_index=image_of_box[winner],

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
-from detectron2.layers import Conv2d, get_norm
+from anchorfree.modeling.layers import conv_norm
 
 __all__ = [
     "CornerPooling",
@@ -179,11 +179,11 @@ class CornerPooling(nn.Module):
             raise ValueError(f"corner must be one of {sorted(_POOLS)}, got {corner!r}")
         self.corner = corner
         self.pool_a, self.pool_b = _POOLS[corner]
-        self.branch_a = _conv_norm(channels, pool_channels, 3, norm, relu=True)
-        self.branch_b = _conv_norm(channels, pool_channels, 3, norm, relu=True)
-        self.merge = _conv_norm(pool_channels, channels, 3, norm, relu=False)
-        self.shortcut = _conv_norm(channels, channels, 1, norm, relu=False)
-        self.out = _conv_norm(channels, channels, 3, norm, relu=True)
+        self.branch_a = conv_norm(channels, pool_channels, 3, norm, relu=True)
+        self.branch_b = conv_norm(channels, pool_channels, 3, norm, relu=True)
+        self.merge = conv_norm(pool_channels, channels, 3, norm, relu=False)
+        self.shortcut = conv_norm(channels, channels, 1, norm, relu=False)
+        self.out = conv_norm(channels, channels, 3, norm, relu=True)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``[N, channels, H, W]`` -> ``[N, channels, H, W]``."""
@@ -192,22 +192,3 @@ class CornerPooling(nn.Module):
 
     def extra_repr(self) -> str:
         return f"corner={self.corner!r}"
-
-
-def _conv_norm(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int,
-    norm: Union[str, Callable[[int], nn.Module]],
-    relu: bool,
-) -> Conv2d:
-    norm_layer = get_norm(norm, out_channels)
-    return Conv2d(
-        in_channels,
-        out_channels,
-        kernel_size=kernel_size,
-        padding=kernel_size // 2,
-        bias=norm_layer is None,
-        norm=norm_layer,
-        activation=F.relu if relu else None,
-    )

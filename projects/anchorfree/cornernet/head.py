@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
+from anchorfree.modeling.layers import prediction_branch
+
 from .corner_pooling import CornerPooling
 
 __all__ = ["CornerHead", "CornerNetHead", "CornerPredictions"]
@@ -23,14 +25,6 @@ class CornerPredictions(NamedTuple):
     br_embedding: Tensor  # [N, 1, H, W]
     tl_offset: Tensor  # [N, 2, H, W]
     br_offset: Tensor  # [N, 2, H, W]
-
-
-def _prediction_branch(in_channels: int, mid_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(mid_channels, out_channels, kernel_size=1),
-    )
 
 
 class CornerHead(nn.Module):
@@ -59,9 +53,9 @@ class CornerHead(nn.Module):
         """
         super().__init__()
         self.pool = CornerPooling(in_channels, corner, pool_channels=pool_channels, norm=norm)
-        self.heatmap = _prediction_branch(in_channels, branch_channels, num_classes)
-        self.embedding = _prediction_branch(in_channels, branch_channels, 1)
-        self.offset = _prediction_branch(in_channels, branch_channels, 2)
+        self.heatmap = prediction_branch(in_channels, branch_channels, num_classes)
+        self.embedding = prediction_branch(in_channels, branch_channels, 1)
+        self.offset = prediction_branch(in_channels, branch_channels, 2)
         nn.init.constant_(self.heatmap[-1].bias, heatmap_bias)
 
     def forward(self, x: Tensor):

@@ -38,6 +38,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.assignment import smallest_then_first
+
 from detectron2.structures import Instances
 
 __all__ = ["FCOSTargets", "FCOSTargetGenerator", "compute_points", "level_size_ranges"]
@@ -220,12 +222,7 @@ class FCOSTargetGenerator:
 
         # Smallest area per point, then the first box among those of that area.
         total = num_images * num_points
-        best_area = torch.full((total,), INF, device=device)
-        best_area.scatter_reduce_(0, pair_point, pair_area, reduce="amin")
-        is_best = pair_area == best_area[pair_point]
-        best_box = torch.full((total,), num_boxes, dtype=torch.long, device=device)
-        best_box.scatter_reduce_(0, pair_point[is_best], pair_box[is_best], reduce="amin")
-        winner = is_best & (pair_box == best_box[pair_point])
+        winner, best_box = smallest_then_first(pair_point, pair_area, pair_box, total, num_boxes)
 
         has_match = best_box < num_boxes
         matched = best_box.clamp(max=num_boxes - 1)

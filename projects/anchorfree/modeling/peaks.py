@@ -1,4 +1,4 @@
-"""Peak extraction from heatmaps, shared by the CenterNet and CornerNet decoders."""
+"""Peak extraction from heatmaps and gathering at cells, shared by CenterNet and CornerNet."""
 
 from typing import NamedTuple
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Peaks", "gather_at", "suppress_non_peaks", "topk_peaks"]
+__all__ = ["Peaks", "gather_at", "gather_cells", "suppress_non_peaks", "topk_peaks"]
 
 
 class Peaks(NamedTuple):
@@ -76,9 +76,25 @@ def topk_peaks(scores: Tensor, k: int) -> Peaks:
     )
 
 
+def gather_cells(features: Tensor, image_index: Tensor, cells: Tensor) -> Tensor:
+    """
+    The feature vectors at (image, flat cell) pairs.
+
+    Args:
+        features: ``[N, D, H, W]``.
+        image_index, cells: int64 image and flat cell ``y * W + x`` of each pair, of one shape
+            ``S`` (or shapes that broadcast to it).
+
+    Returns:
+        ``[*S, D]``.
+    """
+    n, d, h, w = features.shape
+    return features.reshape(n, d, h * w).permute(0, 2, 1)[image_index, cells]
+
+
 def gather_at(features: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
     """
-    The feature vectors at given cells.
+    The feature vectors at given cells of each image.
 
     Args:
         features: ``[N, D, H, W]``.
@@ -87,6 +103,6 @@ def gather_at(features: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
     Returns:
         ``[N, K, D]``.
     """
-    n, d, h, w = features.shape
-    cells = (ys * w + xs).unsqueeze(1).expand(n, d, ys.shape[1])
-    return features.reshape(n, d, h * w).gather(2, cells).transpose(1, 2)
+    n, _, _, w = features.shape
+    image_index = torch.arange(n, device=features.device)[:, None]
+    return gather_cells(features, image_index, ys * w + xs)

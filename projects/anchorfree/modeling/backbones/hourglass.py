@@ -19,13 +19,14 @@ hourglass (not Newell's bottleneck), with a 1x1 conv-norm shortcut wherever the 
 channel count changes.
 """
 
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Dict, List, Sequence
 
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from detectron2.layers import Conv2d, get_norm
 from detectron2.modeling import Backbone
+
+from ..layers import NormType, conv_norm
 
 __all__ = [
     "Hourglass",
@@ -33,31 +34,8 @@ __all__ = [
     "ResidualBlock",
 ]
 
-NormType = Union[str, Callable[[int], nn.Module]]
-
 # The stem's two stride-2 layers.
 STEM_STRIDE = 4
-
-
-def _conv_norm(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int,
-    norm: NormType,
-    stride: int = 1,
-    relu: bool = False,
-) -> Conv2d:
-    norm_layer = get_norm(norm, out_channels)
-    return Conv2d(
-        in_channels,
-        out_channels,
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=kernel_size // 2,
-        bias=norm_layer is None,
-        norm=norm_layer,
-        activation=F.relu if relu else None,
-    )
 
 
 class ResidualBlock(nn.Module):
@@ -69,10 +47,10 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, norm: NormType):
         super().__init__()
-        self.conv1 = _conv_norm(in_channels, out_channels, 3, norm, stride=stride, relu=True)
-        self.conv2 = _conv_norm(out_channels, out_channels, 3, norm)
+        self.conv1 = conv_norm(in_channels, out_channels, 3, norm, stride=stride, relu=True)
+        self.conv2 = conv_norm(out_channels, out_channels, 3, norm)
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = _conv_norm(in_channels, out_channels, 1, norm, stride=stride)
+            self.shortcut = conv_norm(in_channels, out_channels, 1, norm, stride=stride)
         else:
             self.shortcut = nn.Identity()
 
@@ -182,21 +160,21 @@ class Hourglass(Backbone):
         self.depth = depth
         width = widths[0]
         self.stem = nn.Sequential(
-            _conv_norm(in_channels, stem_channels, 7, norm, stride=2, relu=True),
+            conv_norm(in_channels, stem_channels, 7, norm, stride=2, relu=True),
             ResidualBlock(stem_channels, width, stride=2, norm=norm),
         )
         self.hourglasses = nn.ModuleList(
             [HourglassModule(widths=widths, blocks=blocks, norm=norm) for _ in range(num_stacks)]
         )
         self.out_convs = nn.ModuleList(
-            [_conv_norm(width, out_channels, 3, norm, relu=True) for _ in range(num_stacks)]
+            [conv_norm(width, out_channels, 3, norm, relu=True) for _ in range(num_stacks)]
         )
         # Joins between consecutive stacks (intermediate supervision).
         self.join_inputs = nn.ModuleList(
-            [_conv_norm(width, width, 1, norm) for _ in range(num_stacks - 1)]
+            [conv_norm(width, width, 1, norm) for _ in range(num_stacks - 1)]
         )
         self.join_outputs = nn.ModuleList(
-            [_conv_norm(out_channels, width, 1, norm) for _ in range(num_stacks - 1)]
+            [conv_norm(out_channels, width, 1, norm) for _ in range(num_stacks - 1)]
         )
         self.join_blocks = nn.ModuleList(
             [ResidualBlock(width, width, norm=norm) for _ in range(num_stacks - 1)]
