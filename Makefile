@@ -4,7 +4,9 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CONFIG ?= configs/baselines/fcos_R_18_FPN_shapes.py
+CONFIG ?= configs/FCOS/fcos_narrow_FPN_shapes_demo.py
+# The split the demo draws its pictures from: the val split of the config's difficulty.
+DEMO_DATASET ?= anchorfree_shapes_demo_val
 OUTPUT ?= output/demo
 STAMP := $(VENV)/.anchorfree-setup-done
 
@@ -25,7 +27,7 @@ $(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints
 
 demo: setup
 	$(PY) train_net.py --config-file $(CONFIG) train.output_dir=$(OUTPUT)
-	$(PY) tools/demo.py --config-file $(CONFIG) --dataset anchorfree_shapes_val --num-images 8 \
+	$(PY) tools/demo.py --config-file $(CONFIG) --dataset $(DEMO_DATASET) --num-images 8 \
 		--output $(OUTPUT)/predictions train.init_checkpoint=$(OUTPUT)/model_final.pth
 
 test: setup

@@ -3,6 +3,7 @@
 # demo difficulty of the embedded dataset (configs/common/shapes_demo.py).
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 from anchorfree.modeling.backbones.resnet_stride4 import FPNP2
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 

@@ -1,6 +1,7 @@
 # FCOS (anchorfree.fcos) for the demo: a quarter-width ResNet-18 + FPN (P3-P7, 64 channels)
 # from scratch on the demo difficulty of the embedded dataset (configs/common/shapes_demo.py).
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
+
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import FPN
@@ -17,7 +18,9 @@ model.backbone = L(FPN)(
     in_features=["res3", "res4", "res5"],
     out_channels=FPN_CHANNELS,
     norm="BN",
-    top_block=L(LastLevelP6P7)(in_channels=FPN_CHANNELS, out_channels=FPN_CHANNELS, in_feature="p5"),
+    top_block=L(LastLevelP6P7)(
+        in_channels=FPN_CHANNELS, out_channels=FPN_CHANNELS, in_feature="p5"
+    ),
 )
 model.backbone.bottom_up.out_features = ["res3", "res4", "res5"]
 model.head.input_shape = [ShapeSpec(channels=FPN_CHANNELS)] * 5

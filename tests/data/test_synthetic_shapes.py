@@ -199,6 +199,29 @@ def test_colour_does_not_determine_the_class():
     assert accuracy < 2.5 / shapes.NUM_CLASSES, accuracy
 
 
+def test_demo_difficulty_stays_a_detection_task(tmp_path):
+    """The demo difficulty (DEMO_PARAMS): every class, objects from 16 px to half the image side,
+    some overlap, distractor strokes and blotches on textured backgrounds."""
+    p = shapes.DEMO_PARAMS
+    assert shapes.split_params("demo_train") is p and shapes.split_params("demo_val") is p
+    assert shapes.split_params("train") is shapes.DEFAULT_PARAMS
+    assert shapes.DEMO_SPLITS["demo_train"] >= 1000
+    assert p.num_strokes[0] >= 1 and p.num_blotches[1] >= 1 and p.smooth_noise_std > 0
+    for index in range(40):
+        rng = shapes.image_rng(p.seed, "demo_sizes", index)
+        height, width = 300, 280
+        for spec in shapes._sample_objects(rng, height, width, p):
+            scale = (spec.width * spec.height) ** 0.5
+            assert 16.0 <= scale <= 0.5 * min(height, width) + 1e-6
+            assert 1 / p.max_aspect_ratio - 1e-6 <= spec.width / spec.height <= p.max_aspect_ratio
+    json_file, _ = shapes.generate_synthetic_shapes(str(tmp_path), "demo_val", 60)
+    stats = shapes.dataset_statistics(_load(json_file))
+    assert _load(os.path.join(tmp_path, "demo_val", "manifest.json"))["params"] == p.to_json()
+    assert all(n > 0 for n in stats["instances_per_class"].values())
+    assert stats["images_with_overlapping_boxes"] > 0
+    assert stats["objects_per_image"]["max"] <= p.max_objects
+
+
 # --- registration -----------------------------------------------------------------------------
 
 
@@ -208,6 +231,8 @@ def test_default_datasets_are_registered_on_import():
         ("anchorfree_shapes_val", 200),
         ("anchorfree_shapes_tiny_train", 64),
         ("anchorfree_shapes_tiny_val", 32),
+        ("anchorfree_shapes_demo_train", 1200),
+        ("anchorfree_shapes_demo_val", 200),
     ]:
         assert name in DatasetCatalog.list()
         assert shapes._REGISTERED[name].num_images == size

@@ -1,5 +1,7 @@
 # A CPU-sized backbone for the embedded dataset: ResNet-18 + FPN (P3-P7, P6/P7 from P5),
 # GroupNorm throughout so that it trains from scratch with small batches (nothing is fetched).
+from anchorfree.modeling.backbones.narrow_resnet import narrow_resnet_stages
+
 from detectron2.config import LazyCall as L
 from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.fpn import LastLevelP6P7
@@ -27,8 +29,6 @@ PIXEL_STD_FROM_SCRATCH = [57.375, 57.120, 58.395]
 
 # The demo's backbone (configs/*/..._shapes_demo.py): a ResNet-18 layout at a quarter of its
 # widths, BatchNorm (the demo trains with batches of 8).
-from anchorfree.modeling.backbones.narrow_resnet import narrow_resnet_stages
-
 NARROW_WIDTHS = [32, 64, 128, 256]
 narrow_resnet18 = L(ResNet)(
     stem=L(BasicStem)(in_channels=3, out_channels=NARROW_WIDTHS[0], norm="BN"),

@@ -14,7 +14,7 @@ block of every stage after the first strided by 2) with the widths given, for
     )
 """
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from torch import nn
 
@@ -29,7 +29,7 @@ RESNET18_BLOCKS = (2, 2, 2, 2)
 def narrow_resnet_stages(
     widths: Sequence[int],
     num_blocks: Sequence[int] = RESNET18_BLOCKS,
-    stem_channels: int = None,
+    stem_channels: Optional[int] = None,
     norm: str = "BN",
 ) -> List[List[nn.Module]]:
     """
@@ -45,7 +45,9 @@ def narrow_resnet_stages(
         it), every following stage halving the resolution.
     """
     if len(widths) != len(num_blocks):
-        raise ValueError(f"widths {list(widths)} and num_blocks {list(num_blocks)} differ in length")
+        raise ValueError(
+            f"widths {list(widths)} and num_blocks {list(num_blocks)} differ in length"
+        )
     in_channels = widths[0] if stem_channels is None else stem_channels
     stages = []
     for index, (width, blocks) in enumerate(zip(widths, num_blocks)):
