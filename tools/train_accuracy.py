@@ -22,7 +22,6 @@ import sys
 import time
 
 import torch
-
 from detector_zoo import REPO, select
 
 
@@ -35,7 +34,11 @@ def parse_args():
     parser.add_argument("--output", default=os.path.join("output", "accuracy"))
     parser.add_argument("--retrain", action="store_true", help="train even if a final model exists")
     parser.add_argument(
-        "--override", dest="opts", action="append", default=[], metavar="KEY=VALUE",
+        "--override",
+        dest="opts",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a LazyConfig override for every detector (repeatable), e.g. train.max_iter=20",
     )
     return parser.parse_args()
@@ -48,9 +51,14 @@ def train(config: str, output_dir: str, seed: int, opts, retrain: bool) -> float
         print(f"  {final} exists: not training again (--retrain to do so)", flush=True)
         return 0.0
     command = [
-        sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", config,
+        sys.executable,
+        os.path.join(REPO, "train_net.py"),
+        "--config-file",
+        config,
         *(["--resume"] if not retrain else []),
-        f"train.output_dir={output_dir}", f"train.seed={seed}", *opts,
+        f"train.output_dir={output_dir}",
+        f"train.seed={seed}",
+        *opts,
     ]
     print("  $ " + " ".join(command), flush=True)
     start = time.perf_counter()
@@ -92,6 +100,7 @@ def evaluate(config: str, output_dir: str, opts) -> dict:
     import anchorfree.data  # noqa: F401  (registers the embedded dataset)
     from anchorfree.config import load_config
     from anchorfree.engine import build_model_from_config, do_test
+
     from detectron2.checkpoint import DetectionCheckpointer
 
     cfg = load_config(config, [f"train.output_dir={output_dir}", *opts])
@@ -109,7 +118,9 @@ def main():
         with open(report_path) as f:
             report = json.load(f)
     report["machine"] = {
-        "platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
     }
     report.setdefault("detectors", {})
     detectors = select(args.only)

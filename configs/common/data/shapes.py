@@ -2,8 +2,9 @@
 # Images are 256-320 px a side and are used at their own size.
 from omegaconf import OmegaConf
 
-import detectron2.data.transforms as T
 from anchorfree.data import CheckedDatasetMapper, load_detection_dataset_dicts
+
+import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.evaluation import COCOEvaluator

@@ -56,6 +56,7 @@ Command line (generates the default splits and prints their statistics)::
     python -m anchorfree.data.synthetic_shapes [--root DIR] [--splits train val]
         [--num-images N] [--num-workers N] [--force]
 """
+
 import argparse
 import contextlib
 import dataclasses
@@ -90,8 +91,10 @@ logger = logging.getLogger(__name__)
 # `anchorfree.data` has already imported it; runpy warns about that. It is harmless here (the
 # command line calls the package's copy, see the end of this file), so silence that one warning.
 warnings.filterwarnings(
-    "ignore", message=r"'anchorfree\.data\.synthetic_shapes' found in sys\.modules",
-    category=RuntimeWarning)
+    "ignore",
+    message=r"'anchorfree\.data\.synthetic_shapes' found in sys\.modules",
+    category=RuntimeWarning,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -122,7 +125,14 @@ GENERATOR_VERSION = 1
 
 # Category names in id order (COCO category id = index + 1).
 SHAPE_CLASSES: Tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "cross", "ring", "hexagon", "arrow",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "ring",
+    "hexagon",
+    "arrow",
 )
 NUM_CLASSES = len(SHAPE_CLASSES)
 CATEGORIES: List[Dict[str, Any]] = [
@@ -148,8 +158,8 @@ IMAGE_FILENAME_FORMAT = "{:06d}.jpg"
 
 # COCO's size buckets (areas in px^2, for COCO's typical 640x480 images). Statistics report
 # them both as-is (what COCOEvaluator's APs/APm/APl use) and scaled by image area.
-COCO_SMALL_AREA = 32.0 ** 2
-COCO_MEDIUM_AREA = 96.0 ** 2
+COCO_SMALL_AREA = 32.0**2
+COCO_MEDIUM_AREA = 96.0**2
 COCO_REFERENCE_IMAGE_AREA = 640.0 * 480.0
 
 # Rasterisation: polygon vertices get this many fractional bits (cv2.fillPoly "shift"), and a
@@ -338,23 +348,28 @@ def _triangle(rng: np.random.Generator, p: ShapesParams) -> Polygons:
 def _star(rng: np.random.Generator, p: ShapesParams) -> Polygons:
     num_points = 5
     outer = _regular_polygon(num_points, phase=-math.pi / 2)
-    inner = _regular_polygon(num_points, _uniform(rng, p.star_inner_ratio),
-                             phase=-math.pi / 2 + math.pi / num_points)
+    inner = _regular_polygon(
+        num_points, _uniform(rng, p.star_inner_ratio), phase=-math.pi / 2 + math.pi / num_points
+    )
     return [(np.stack([outer, inner], axis=1).reshape(-1, 2), MASK_ON)]
 
 
 def _cross(rng: np.random.Generator, p: ShapesParams) -> Polygons:
     a = _uniform(rng, p.cross_arm_half_width)
     quarter = np.array([[a, a], [a, 1.0], [-a, 1.0]])  # one arm, then rotated by 90 deg steps
-    rotations = [np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
-                 for t in np.arange(4) * (math.pi / 2)]
+    rotations = [
+        np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        for t in np.arange(4) * (math.pi / 2)
+    ]
     return [(np.concatenate([quarter @ r.T for r in rotations]), MASK_ON)]
 
 
 def _ring(rng: np.random.Generator, p: ShapesParams) -> Polygons:
     inner = _uniform(rng, p.ring_inner_ratio)
-    return [(_regular_polygon(CIRCLE_VERTICES), MASK_ON),
-            (_regular_polygon(CIRCLE_VERTICES, inner), 0)]
+    return [
+        (_regular_polygon(CIRCLE_VERTICES), MASK_ON),
+        (_regular_polygon(CIRCLE_VERTICES, inner), 0),
+    ]
 
 
 def _hexagon(rng: np.random.Generator, p: ShapesParams) -> Polygons:
@@ -364,14 +379,28 @@ def _hexagon(rng: np.random.Generator, p: ShapesParams) -> Polygons:
 def _arrow(rng: np.random.Generator, p: ShapesParams) -> Polygons:
     shaft = _uniform(rng, p.arrow_shaft_half_width)
     neck = 1.0 - _uniform(rng, p.arrow_head_length)
-    outline = [(-1.0, -shaft), (neck, -shaft), (neck, -1.0), (1.0, 0.0),
-               (neck, 1.0), (neck, shaft), (-1.0, shaft)]
+    outline = [
+        (-1.0, -shaft),
+        (neck, -shaft),
+        (neck, -1.0),
+        (1.0, 0.0),
+        (neck, 1.0),
+        (neck, shaft),
+        (-1.0, shaft),
+    ]
     return [(np.array(outline), MASK_ON)]
 
 
 # Builders in SHAPE_CLASSES order.
 _SHAPE_BUILDERS: Tuple[Callable[[np.random.Generator, ShapesParams], Polygons], ...] = (
-    _circle, _square, _triangle, _star, _cross, _ring, _hexagon, _arrow,
+    _circle,
+    _square,
+    _triangle,
+    _star,
+    _cross,
+    _ring,
+    _hexagon,
+    _arrow,
 )
 assert len(_SHAPE_BUILDERS) == NUM_CLASSES
 
@@ -395,8 +424,9 @@ def _stretch_rotate(polygons: Polygons, stretch: float, angle: float) -> Tuple[P
     return [((poly - lo) / size, value) for poly, value in moved], float(size[0] / size[1])
 
 
-def _rasterize(unit_polygons: Polygons, x0: float, y0: float, w: float, h: float
-               ) -> Tuple[np.ndarray, int, int]:
+def _rasterize(
+    unit_polygons: Polygons, x0: float, y0: float, w: float, h: float
+) -> Tuple[np.ndarray, int, int]:
     """
     Anti-aliased coverage (uint8, 0..MASK_ON) of the shape scaled into the box
     ``[x0, x0 + w] x [y0, y0 + h]`` (continuous coordinates, pixel ``i`` spans ``[i, i + 1)``).
@@ -425,8 +455,9 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0.0, COLOUR_MAX, NUM_COLOUR_CHANNELS)
 
 
-def _smooth_noise(rng: np.random.Generator, cells: Tuple[int, int], height: int, width: int,
-                  channels: int = 1) -> np.ndarray:
+def _smooth_noise(
+    rng: np.random.Generator, cells: Tuple[int, int], height: int, width: int, channels: int = 1
+) -> np.ndarray:
     """Random values on a coarse grid, bicubically upscaled to ``height x width``."""
     gh, gw = (int(rng.integers(cells[0], cells[1] + 1)) for _ in range(2))
     grid = rng.random((gh, gw, channels)).astype(np.float32)
@@ -434,8 +465,9 @@ def _smooth_noise(rng: np.random.Generator, cells: Tuple[int, int], height: int,
     return field.reshape(height, width, channels)
 
 
-def _render_background(rng: np.random.Generator, height: int, width: int, p: ShapesParams
-                       ) -> np.ndarray:
+def _render_background(
+    rng: np.random.Generator, height: int, width: int, p: ShapesParams
+) -> np.ndarray:
     """A textured clutter background, HxWx3 uint8 BGR (see :class:`ShapesParams`)."""
     # Gradient between two colours along a random direction.
     angle = rng.uniform(0.0, 2.0 * math.pi)
@@ -453,10 +485,12 @@ def _render_background(rng: np.random.Generator, height: int, width: int, p: Sha
     for _ in range(int(rng.integers(p.num_blotches[0], p.num_blotches[1] + 1))):
         field = _smooth_noise(rng, p.lowres_noise_cells, height, width)[..., 0]
         field += p.blotch_fine_weight * (
-            _smooth_noise(rng, p.blotch_fine_cells, height, width)[..., 0] - 0.5)
+            _smooth_noise(rng, p.blotch_fine_cells, height, width)[..., 0] - 0.5
+        )
         threshold = _uniform(rng, p.blotch_threshold)
-        alpha = np.clip((field - np.float32(threshold)) * np.float32(1.0 / p.blotch_edge_softness),
-                        0.0, 1.0)
+        alpha = np.clip(
+            (field - np.float32(threshold)) * np.float32(1.0 / p.blotch_edge_softness), 0.0, 1.0
+        )
         # Small isolated blobs (level sets around a smooth peak) are ellipses: drop them.
         _, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).view(np.uint8))
         keep = stats[:, cv2.CC_STAT_AREA] >= p.min_blotch_area_frac * height * width
@@ -475,8 +509,9 @@ def _render_background(rng: np.random.Generator, height: int, width: int, p: Sha
         points[0] = start
         thickness = int(rng.integers(p.stroke_thickness[0], p.stroke_thickness[1] + 1))
         colour = tuple(float(c) for c in _random_colour(rng))
-        cv2.polylines(canvas, [np.round(points).astype(np.int32)], False, colour, thickness,
-                      cv2.LINE_AA)
+        cv2.polylines(
+            canvas, [np.round(points).astype(np.int32)], False, colour, thickness, cv2.LINE_AA
+        )
     return canvas
 
 
@@ -493,8 +528,9 @@ class _ObjectSpec:
     height: float
 
 
-def _sample_object(rng: np.random.Generator, height: int, width: int, max_scale_frac: float,
-                   p: ShapesParams) -> Optional[_ObjectSpec]:
+def _sample_object(
+    rng: np.random.Generator, height: int, width: int, max_scale_frac: float, p: ShapesParams
+) -> Optional[_ObjectSpec]:
     """
     One object: a random category; a stretch along the shape's own axis, log-uniform in
     [1/max_aspect_ratio, max_aspect_ratio]; a rotation (a multiple of 90 degrees with
@@ -517,14 +553,19 @@ def _sample_object(rng: np.random.Generator, height: int, width: int, max_scale_
         unit_polygons, aspect = _stretch_rotate(polygons, stretch, angle)
         scale = math.exp(rng.uniform(log_min, log_max))
         w, h = scale * math.sqrt(aspect), scale / math.sqrt(aspect)
-        if (abs(math.log(aspect)) <= log_aspect and min(w, h) >= p.min_box_side
-                and w <= p.max_box_side_frac * width and h <= p.max_box_side_frac * height):
+        if (
+            abs(math.log(aspect)) <= log_aspect
+            and min(w, h) >= p.min_box_side
+            and w <= p.max_box_side_frac * width
+            and h <= p.max_box_side_frac * height
+        ):
             return _ObjectSpec(category, unit_polygons, w, h)
     return None
 
 
-def _sample_objects(rng: np.random.Generator, height: int, width: int, p: ShapesParams
-                    ) -> List[_ObjectSpec]:
+def _sample_objects(
+    rng: np.random.Generator, height: int, width: int, p: ShapesParams
+) -> List[_ObjectSpec]:
     """The objects to try to place, in drawing order (roughly largest first)."""
     kind = rng.random()
     if kind < p.empty_image_prob:
@@ -558,9 +599,15 @@ def _pick_colour(rng: np.random.Generator, under: np.ndarray, p: ShapesParams) -
     return best
 
 
-def _paint(rng: np.random.Generator, canvas: np.ndarray, coverage: np.ndarray,
-           window: Tuple[slice, slice], local: Tuple[slice, slice], colour: np.ndarray,
-           p: ShapesParams) -> None:
+def _paint(
+    rng: np.random.Generator,
+    canvas: np.ndarray,
+    coverage: np.ndarray,
+    window: Tuple[slice, slice],
+    local: Tuple[slice, slice],
+    colour: np.ndarray,
+    p: ShapesParams,
+) -> None:
     """Alpha-blend the object (``colour`` with a random linear shading) into ``canvas``."""
     alpha = coverage[local].astype(np.float32)[..., None] / MASK_ON
     h, w = alpha.shape[:2]
@@ -574,8 +621,9 @@ def _paint(rng: np.random.Generator, canvas: np.ndarray, coverage: np.ndarray,
     canvas[window] = np.round(blended).astype(np.uint8)
 
 
-def render_synthetic_image(rng: np.random.Generator, params: ShapesParams = DEFAULT_PARAMS
-                           ) -> SyntheticImage:
+def render_synthetic_image(
+    rng: np.random.Generator, params: ShapesParams = DEFAULT_PARAMS
+) -> SyntheticImage:
     """
     Generate one image and its instances from ``rng`` (see :func:`image_rng`).
 
@@ -616,8 +664,9 @@ def render_synthetic_image(rng: np.random.Generator, params: ShapesParams = DEFA
                 continue
             covered = np.bincount(instance_map[window][inside], minlength=len(visible))
             remaining = np.asarray(visible) - covered
-            needed = np.maximum(p.min_visible_fraction * np.asarray(full_areas),
-                                p.min_visible_pixels)
+            needed = np.maximum(
+                p.min_visible_fraction * np.asarray(full_areas), p.min_visible_pixels
+            )
             if np.any((remaining < needed)[1:]):
                 continue
             under = canvas[window][inside].mean(axis=0)
@@ -645,10 +694,15 @@ def render_synthetic_image(rng: np.random.Generator, params: ShapesParams = DEFA
         x_min, y_min = int(xs.min()), int(ys.min())
         x_end, y_end = int(xs.max()) + 1, int(ys.max()) + 1  # exclusive pixel bounds
         bbox = (float(x_min), float(y_min), float(x_end - x_min), float(y_end - y_min))
-        instances.append(SyntheticInstance(
-            category_id=categories[k] + 1, bbox=bbox, area=float(len(xs)),
-            full_area=full_areas[k], colour_bgr=tuple(float(c) for c in colours[k]),
-        ))
+        instances.append(
+            SyntheticInstance(
+                category_id=categories[k] + 1,
+                bbox=bbox,
+                area=float(len(xs)),
+                full_area=full_areas[k],
+                colour_bgr=tuple(float(c) for c in colours[k]),
+            )
+        )
     return SyntheticImage(image=image, instance_map=instance_map, instances=instances)
 
 
@@ -667,10 +721,12 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
 def _repo_root() -> Optional[str]:
     """The source checkout's root (the directory of setup.py), or None outside a checkout."""
     # <root>/projects/anchorfree/data/synthetic_shapes.py
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
+    root = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    )
     if os.path.isfile(os.path.join(root, "setup.py")) and os.path.isdir(
-            os.path.join(root, "projects", "anchorfree")):
+        os.path.join(root, "projects", "anchorfree")
+    ):
         return root
     return None
 
@@ -681,16 +737,21 @@ def default_root() -> str:
     datasets = os.environ.get(DATASETS_ENV_VAR)
     if not datasets:
         repo = _repo_root()
-        datasets = (os.path.join(repo, ".cache", "datasets") if repo
-                    else os.path.expanduser(FALLBACK_DATASETS_DIR))
+        datasets = (
+            os.path.join(repo, ".cache", "datasets")
+            if repo
+            else os.path.expanduser(FALLBACK_DATASETS_DIR)
+        )
     return os.path.join(os.path.abspath(os.path.expanduser(datasets)), DATASET_DIRNAME)
 
 
 def _split_files(split_dir: str, split: str) -> Tuple[str, str, str]:
     """(json_file, image_root, manifest) of ``split`` in the directory ``split_dir``."""
-    return (os.path.join(split_dir, f"instances_{split}.json"),
-            os.path.join(split_dir, IMAGES_DIRNAME),
-            os.path.join(split_dir, MANIFEST_FILENAME))
+    return (
+        os.path.join(split_dir, f"instances_{split}.json"),
+        os.path.join(split_dir, IMAGES_DIRNAME),
+        os.path.join(split_dir, MANIFEST_FILENAME),
+    )
 
 
 def _split_paths(root: str, split: str) -> Tuple[str, str, str]:
@@ -717,20 +778,21 @@ def _read_json(path: str) -> Optional[Any]:
 
 
 def _check_split_name(split: str) -> None:
-    if not split or os.sep in split or split.startswith(".") or (
-            os.altsep and os.altsep in split):
+    if not split or os.sep in split or split.startswith(".") or (os.altsep and os.altsep in split):
         raise ValueError(f"Invalid split name {split!r}: it names a directory under the root.")
 
 
-def _render_and_write(task: Tuple[ShapesParams, str, int, str]
-                      ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+def _render_and_write(
+    task: Tuple[ShapesParams, str, int, str],
+) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Worker: render image ``index`` and write its JPEG; returns its COCO image record and
     annotations (without annotation ids, which the caller assigns in image order)."""
     params, split, index, image_dir = task
     result = render_synthetic_image(image_rng(params.seed, split, index), params)
     file_name = IMAGE_FILENAME_FORMAT.format(index)
-    ok, encoded = cv2.imencode(".jpg", result.image,
-                               [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
+    ok, encoded = cv2.imencode(
+        ".jpg", result.image, [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality]
+    )
     if not ok:  # pragma: no cover
         raise RuntimeError(f"JPEG encoding failed for {file_name}")
     with open(os.path.join(image_dir, file_name), "wb") as f:
@@ -738,8 +800,13 @@ def _render_and_write(task: Tuple[ShapesParams, str, int, str]
     height, width = result.image.shape[:2]
     image = {"id": index + 1, "file_name": file_name, "height": height, "width": width}
     annotations = [
-        {"image_id": index + 1, "category_id": inst.category_id, "bbox": list(inst.bbox),
-         "area": inst.area, "iscrowd": 0}
+        {
+            "image_id": index + 1,
+            "category_id": inst.category_id,
+            "bbox": list(inst.bbox),
+            "area": inst.area,
+            "iscrowd": 0,
+        }
         for inst in result.instances
     ]
     return image, annotations
@@ -753,8 +820,9 @@ def _cpu_count() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
-def _render_all(tasks: List[Tuple[ShapesParams, str, int, str]], num_workers: int
-                ) -> Iterator[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:
+def _render_all(
+    tasks: List[Tuple[ShapesParams, str, int, str]], num_workers: int
+) -> Iterator[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:
     """Results of :func:`_render_and_write` in task order, from ``num_workers`` processes.
     Output does not depend on ``num_workers``: every image has its own seed."""
     num_workers = min(num_workers, len(tasks) // MIN_IMAGES_PER_WORKER)
@@ -771,8 +839,9 @@ def _render_all(tasks: List[Tuple[ShapesParams, str, int, str]], num_workers: in
         yield from pool.imap(_render_and_write, tasks, chunksize=chunksize)
 
 
-def _write_split(split_dir: str, split: str, num_images: int, params: ShapesParams,
-                 num_workers: int) -> None:
+def _write_split(
+    split_dir: str, split: str, num_images: int, params: ShapesParams, num_workers: int
+) -> None:
     """Generate the whole split into the (new, empty) ``split_dir``; the manifest comes last."""
     json_file, image_dir, manifest_file = _split_files(split_dir, split)
     os.makedirs(image_dir)
@@ -783,8 +852,10 @@ def _write_split(split_dir: str, split: str, num_images: int, params: ShapesPara
         for ann in anns:
             annotations.append({"id": len(annotations) + 1, **ann})
     coco = {
-        "info": {"description": f"anchorfree synthetic shapes, split {split!r}",
-                 "version": str(GENERATOR_VERSION)},
+        "info": {
+            "description": f"anchorfree synthetic shapes, split {split!r}",
+            "version": str(GENERATOR_VERSION),
+        },
         "licenses": [],
         "images": images,
         "annotations": annotations,
@@ -816,11 +887,14 @@ def split_params(split: str) -> ShapesParams:
     return DEMO_PARAMS if split in DEMO_SPLITS else DEFAULT_PARAMS
 
 
-def generate_synthetic_shapes(root: Optional[str] = None, split: str = "train",
-                              num_images: Optional[int] = None,
-                              params: Optional[ShapesParams] = None,
-                              num_workers: Optional[int] = None,
-                              force: bool = False) -> Tuple[str, str]:
+def generate_synthetic_shapes(
+    root: Optional[str] = None,
+    split: str = "train",
+    num_images: Optional[int] = None,
+    params: Optional[ShapesParams] = None,
+    num_workers: Optional[int] = None,
+    force: bool = False,
+) -> Tuple[str, str]:
     """
     Make sure ``split`` is generated under ``root`` and return its ``(json_file, image_root)``.
 
@@ -866,11 +940,13 @@ def generate_synthetic_shapes(root: Optional[str] = None, split: str = "train",
             return json_file, image_root
         # Leftovers of interrupted runs (we hold the lock: nobody else is writing them).
         for stale in glob.glob(os.path.join(root, f".{split}.tmp-*")) + glob.glob(
-                os.path.join(root, f".{split}.old-*")):
+            os.path.join(root, f".{split}.old-*")
+        ):
             shutil.rmtree(stale, ignore_errors=True)
         workers = num_workers if num_workers is not None else 1
-        logger.info(f"Generating synthetic shapes split '{split}' ({num_images} images) "
-                    f"in {root} ...")
+        logger.info(
+            f"Generating synthetic shapes split '{split}' ({num_images} images) in {root} ..."
+        )
         start = time.perf_counter()
         tmp_dir = tempfile.mkdtemp(prefix=f".{split}.tmp-", dir=root)
         try:
@@ -929,9 +1005,13 @@ class _LazySplitMetadata(Metadata):
 _REGISTERED: Dict[str, _SplitSpec] = {}
 
 
-def register_synthetic_shapes_split(name: str, split: str, num_images: int,
-                                    root: Optional[str] = None,
-                                    params: ShapesParams = DEFAULT_PARAMS) -> None:
+def register_synthetic_shapes_split(
+    name: str,
+    split: str,
+    num_images: int,
+    root: Optional[str] = None,
+    params: ShapesParams = DEFAULT_PARAMS,
+) -> None:
     """
     Register ``num_images`` images of ``split`` (generated under ``root``) as the COCO-format
     instance detection dataset ``name``, lazily: nothing is generated until the dataset is
@@ -948,8 +1028,11 @@ def register_synthetic_shapes_split(name: str, split: str, num_images: int,
     _check_split_name(split)
     spec = _SplitSpec(os.path.abspath(root or default_root()), split, num_images, params)
     registered = name in DatasetCatalog.list()
-    if (registered and _REGISTERED.get(name) == spec
-            and isinstance(MetadataCatalog.get(name), _LazySplitMetadata)):
+    if (
+        registered
+        and _REGISTERED.get(name) == spec
+        and isinstance(MetadataCatalog.get(name), _LazySplitMetadata)
+    ):
         return
     if registered:
         if name not in _REGISTERED:
@@ -981,12 +1064,14 @@ def register_synthetic_shapes(root: Optional[str] = None) -> None:
     Register the embedded dataset, lazily (see :func:`register_synthetic_shapes_split`):
     ``anchorfree_shapes_train`` / ``anchorfree_shapes_val`` (``DEFAULT_SPLITS``) and
     ``anchorfree_shapes_tiny_train`` / ``anchorfree_shapes_tiny_val`` (``TINY_SPLITS``) and
-    ``anchorfree_shapes_demo_train`` / ``anchorfree_shapes_demo_val`` (``DEMO_SPLITS``, generated
-    with ``DEMO_PARAMS``), all under ``root`` (default :func:`default_root`, resolved now). Idempotent.
+    ``anchorfree_shapes_demo_train`` / ``anchorfree_shapes_demo_val`` (``DEMO_SPLITS``,
+    generated with ``DEMO_PARAMS``), all under ``root`` (default :func:`default_root`, resolved
+    now). Idempotent.
     """
     for split, num_images in {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS}.items():
-        register_synthetic_shapes_split(f"{DATASET_NAME_PREFIX}_{split}", split, num_images, root,
-                                        split_params(split))
+        register_synthetic_shapes_split(
+            f"{DATASET_NAME_PREFIX}_{split}", split, num_images, root, split_params(split)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1043,8 +1128,11 @@ def dataset_statistics(coco: Dict[str, Any]) -> Dict[str, Any]:
         "box_side_range": [min(sides, default=0.0), max(sides, default=0.0)],
         "max_box_side_frac_of_image": max_side_frac,
         "aspect_ratio_range": [min(aspects, default=0.0), max(aspects, default=0.0)],
-        "objects_per_image": {"min": min(counts, default=0), "max": max(counts, default=0),
-                              "mean": float(np.mean(counts)) if counts else 0.0},
+        "objects_per_image": {
+            "min": min(counts, default=0),
+            "max": max(counts, default=0),
+            "mean": float(np.mean(counts)) if counts else 0.0,
+        },
         "images_with_0_objects": sum(c == 0 for c in counts),
         "images_with_20_or_more_objects": sum(c >= 20 for c in counts),
         "images_with_overlapping_boxes": overlapping,
@@ -1055,27 +1143,39 @@ def dataset_statistics(coco: Dict[str, Any]) -> Dict[str, Any]:
 
 def format_statistics(stats: Dict[str, Any]) -> str:
     """Human-readable lines of :func:`dataset_statistics`."""
-    lines = [f"  images: {stats['num_images']} "
-             f"(height {stats['image_height_range']}, width {stats['image_width_range']}), "
-             f"instances: {stats['num_instances']}",
-             "  instances per class: " + ", ".join(
-                 f"{k} {v}" for k, v in stats["instances_per_class"].items())]
-    for key, label in (("size_buckets_scaled", "sizes (COCO thresholds scaled to image area)"),
-                       ("size_buckets_coco_absolute", "sizes (COCO absolute thresholds)")):
+    lines = [
+        f"  images: {stats['num_images']} "
+        f"(height {stats['image_height_range']}, width {stats['image_width_range']}), "
+        f"instances: {stats['num_instances']}",
+        "  instances per class: "
+        + ", ".join(f"{k} {v}" for k, v in stats["instances_per_class"].items()),
+    ]
+    for key, label in (
+        ("size_buckets_scaled", "sizes (COCO thresholds scaled to image area)"),
+        ("size_buckets_coco_absolute", "sizes (COCO absolute thresholds)"),
+    ):
         total = max(1, stats["num_instances"])
-        lines.append(f"  {label}: " + ", ".join(
-            f"{k} {v} ({100.0 * v / total:.0f}%)" for k, v in stats[key].items()))
+        lines.append(
+            f"  {label}: "
+            + ", ".join(f"{k} {v} ({100.0 * v / total:.0f}%)" for k, v in stats[key].items())
+        )
     lo, hi = stats["box_side_range"]
-    lines.append(f"  box sides: {lo:.0f}..{hi:.0f} px "
-                 f"(max {stats['max_box_side_frac_of_image']:.2f} of the image side)")
+    lines.append(
+        f"  box sides: {lo:.0f}..{hi:.0f} px "
+        f"(max {stats['max_box_side_frac_of_image']:.2f} of the image side)"
+    )
     lo, hi = stats["aspect_ratio_range"]
-    lines.append(f"  aspect ratio w/h: {lo:.3f}..{hi:.3f} "
-                 f"(1:{1.0 / lo if lo > 0 else math.inf:.2f} .. {hi:.2f}:1)")
+    lines.append(
+        f"  aspect ratio w/h: {lo:.3f}..{hi:.3f} "
+        f"(1:{1.0 / lo if lo > 0 else math.inf:.2f} .. {hi:.2f}:1)"
+    )
     opi = stats["objects_per_image"]
-    lines.append(f"  objects per image: min {opi['min']}, max {opi['max']}, mean {opi['mean']:.1f};"
-                 f" images with 0: {stats['images_with_0_objects']}, with >= 20: "
-                 f"{stats['images_with_20_or_more_objects']}, with overlapping boxes: "
-                 f"{stats['images_with_overlapping_boxes']}")
+    lines.append(
+        f"  objects per image: min {opi['min']}, max {opi['max']}, mean {opi['mean']:.1f};"
+        f" images with 0: {stats['images_with_0_objects']}, with >= 20: "
+        f"{stats['images_with_20_or_more_objects']}, with overlapping boxes: "
+        f"{stats['images_with_overlapping_boxes']}"
+    )
     return "\n".join(lines)
 
 
@@ -1083,16 +1183,30 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Command line: generate splits (default: train and val) and print their statistics."""
     parser = argparse.ArgumentParser(
         prog="python -m anchorfree.data.synthetic_shapes",
-        description="Generate the embedded synthetic shapes dataset and print statistics.")
-    parser.add_argument("--root", default=None,
-                        help=f"dataset directory (default: {default_root()})")
-    parser.add_argument("--splits", nargs="+", default=list(DEFAULT_SPLITS),
-                        help="split keys (default: %(default)s); known sizes: "
-                             f"{ {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS} }")
-    parser.add_argument("--num-images", type=int, default=None,
-                        help="images per split (default: the split's standard size)")
-    parser.add_argument("--num-workers", type=int, default=_cpu_count(),
-                        help="rendering processes (default: the number of CPUs, %(default)s)")
+        description="Generate the embedded synthetic shapes dataset and print statistics.",
+    )
+    parser.add_argument(
+        "--root", default=None, help=f"dataset directory (default: {default_root()})"
+    )
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        default=list(DEFAULT_SPLITS),
+        help="split keys (default: %(default)s); known sizes: "
+        f"{ {**DEFAULT_SPLITS, **TINY_SPLITS, **DEMO_SPLITS} }",
+    )
+    parser.add_argument(
+        "--num-images",
+        type=int,
+        default=None,
+        help="images per split (default: the split's standard size)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=_cpu_count(),
+        help="rendering processes (default: the number of CPUs, %(default)s)",
+    )
     parser.add_argument("--force", action="store_true", help="regenerate even if cached")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -1101,13 +1215,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for split in args.splits:
         start = time.perf_counter()
         json_file, image_root = generate_synthetic_shapes(
-            args.root, split, args.num_images, num_workers=args.num_workers, force=args.force)
+            args.root, split, args.num_images, num_workers=args.num_workers, force=args.force
+        )
         elapsed = time.perf_counter() - start
         total += elapsed
         with open(json_file) as f:
             stats = dataset_statistics(json.load(f))
-        print(f"split '{split}': {json_file} (images in {image_root})\n"
-              f"{format_statistics(stats)}\n  time: {elapsed:.1f} s")
+        print(
+            f"split '{split}': {json_file} (images in {image_root})\n"
+            f"{format_statistics(stats)}\n  time: {elapsed:.1f} s"
+        )
     print(f"total time: {total:.1f} s")
 
 
