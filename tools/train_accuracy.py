@@ -22,7 +22,11 @@ import sys
 import time
 
 import torch
-from detector_zoo import REPO, select
+
+if __package__:  # python -m tools.train_accuracy, or imported as tools.train_accuracy
+    from .benchmarking.zoo import REPO, select
+else:  # python tools/train_accuracy.py: tools/ is the first entry of sys.path
+    from benchmarking.zoo import REPO, select
 
 
 def parse_args():
