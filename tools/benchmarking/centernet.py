@@ -17,11 +17,11 @@ anchorfree.centernet measured against what the issue asks (prints a table, write
    median; the models alternate within each repetition): CenterNet R-18 (paper, deformable
    convs) and R-50-FPN-P2, our FCOS R-50-FPN and Detectron2's RetinaNet R-50-FPN.
 4. "No NMS needed": AP on the embedded validation set of a model trained with
-   configs/CenterNet/centernet_R_18_shapes.py (``--weights``), decoded without and with
-   class-aware NMS from the same forward passes. Skipped without ``--weights``.
+   configs/CenterNet/centernet_R_18_shapes.py (``--centernet-weights``), decoded without and
+   with class-aware NMS from the same forward passes. Skipped without ``--centernet-weights``.
 
-    python tools/benchmark_centernet.py [--weights output/centernet_shapes/model_final.pth]
-        [--threads N] [--reps 10] [--out output/benchmark_centernet.json]
+Options: ``--centernet-weights``, ``--reps`` (10), ``--warmup`` (2), ``--target-reps`` (30),
+``--target-boxes`` (10 100 500), ``--seed``; writes ``<output>/benchmark_centernet.json``.
 """
 
 import copy
