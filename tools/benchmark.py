@@ -28,6 +28,7 @@ Each suite writes ``<output>/benchmark_<suite>.json`` (the cost suites: benchmar
 """
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -35,30 +36,23 @@ import sys
 
 import torch
 
-if __package__:  # python -m tools.benchmark, or imported as tools.benchmark
-    from .benchmarking import (
-        centernet,
-        cocoeval,
-        corner_pooling,
-        cornernet,
-        cost,
-        fcos_vs_detectron2,
+# python -m tools.benchmark (or imported as tools.benchmark): the package tools.benchmarking;
+# python tools/benchmark.py: tools/ is the first entry of sys.path, so it is benchmarking.
+PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
+centernet, cocoeval, corner_pooling, cornernet, cost, fcos_vs_detectron2, report, timing, zoo = (
+    importlib.import_module(f"{PACKAGE}.{name}")
+    for name in (
+        "centernet",
+        "cocoeval",
+        "corner_pooling",
+        "cornernet",
+        "cost",
+        "fcos_vs_detectron2",
+        "report",
+        "timing",
+        "zoo",
     )
-    from .benchmarking.report import write_report
-    from .benchmarking.timing import environment
-    from .benchmarking.zoo import select
-else:  # python tools/benchmark.py: tools/ is the first entry of sys.path
-    from benchmarking import (
-        centernet,
-        cocoeval,
-        corner_pooling,
-        cornernet,
-        cost,
-        fcos_vs_detectron2,
-    )
-    from benchmarking.report import write_report
-    from benchmarking.timing import environment
-    from benchmarking.zoo import select
+)
 
 # Suite name -> its run(args) (the cost suites run together, see run_cost).
 OTHER_SUITES = {
@@ -140,15 +134,15 @@ def run_cost(args, suites, argv) -> str:
     json_path = os.path.join(args.output, "benchmark.json")
     if args.report_only:
         with open(json_path) as f:
-            report = json.load(f)
+            results = json.load(f)
     else:
-        detectors = select(args.only)
+        detectors = zoo.select(args.only)
         devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
         skipped = sorted(set(args.devices) - set(devices))
         if skipped:
             print(f"skipping {skipped}: not available on this machine", flush=True)
-        report = {
-            "environment": environment(),
+        results = {
+            "environment": timing.environment(),
             "command": " ".join(["python", "tools/benchmark.py"] + list(argv)),
             "detectors": {
                 d.slug: {
@@ -166,12 +160,12 @@ def run_cost(args, suites, argv) -> str:
         accuracy_path = os.path.join(args.accuracy_dir, "accuracy.json")
         if os.path.exists(accuracy_path):
             with open(accuracy_path) as f:
-                report["accuracy"] = json.load(f)
+                results["accuracy"] = json.load(f)
         os.makedirs(args.output, exist_ok=True)
         with open(json_path, "w") as f:
-            json.dump(report, f, indent=2)
+            json.dump(results, f, indent=2)
         print(f"wrote {json_path}")
-    return write_report(report, args.output)
+    return report.write_report(results, args.output)
 
 
 def main(argv=None):
