@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """
-Train every detector of tools/detector_zoo.py with the same CPU budget on the embedded dataset
+Train every detector of tools/benchmarking/zoo.py with the same CPU budget on the embedded dataset
 (``train_net.py`` with each CPU-sized config, one after another, same seed), and collect the
 COCOEvaluator metrics of each final model on ``anchorfree_shapes_val`` (AP, AP50, AP75, AP by
 size; from the evaluation at the end of training) with the training wall time in
@@ -22,7 +22,11 @@ import sys
 import time
 
 import torch
-from detector_zoo import REPO, select
+
+if __package__:  # python -m tools.train_accuracy, or imported as tools.train_accuracy
+    from .benchmarking.zoo import REPO, select
+else:  # python tools/train_accuracy.py: tools/ is the first entry of sys.path
+    from benchmarking.zoo import REPO, select
 
 
 def parse_args():

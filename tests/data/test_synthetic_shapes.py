@@ -14,6 +14,8 @@ import torch
 import anchorfree  # noqa: F401  (before any detectron2 import)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.data import synthetic_shapes as shapes
+from anchorfree.data.synthetic_shapes import cache, drawing, registration
+from anchorfree.data.synthetic_shapes.__main__ import main
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
@@ -37,7 +39,7 @@ def _unregister(name):
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
     MetadataCatalog.pop(name, None)
-    shapes._REGISTERED.pop(name, None)
+    registration._REGISTERED.pop(name, None)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +74,15 @@ def test_generation_is_deterministic(tmp_path):
 
 def test_worker_processes_do_not_change_the_output(tmp_path, monkeypatch):
     """Rendering in 2 processes (per-image seeds) gives what rendering in-process gives."""
-    monkeypatch.setattr(shapes, "MIN_IMAGES_PER_WORKER", 1)
+    monkeypatch.setattr(cache, "MIN_IMAGES_PER_WORKER", 1)
     results = {}
     for workers in (1, 2):
         image_dir = tmp_path / str(workers)
         image_dir.mkdir()
         tasks = [(shapes.DEFAULT_PARAMS, "workers", i, str(image_dir)) for i in range(4)]
-        results[workers] = list(shapes._render_all(tasks, workers))
+        results[workers] = list(cache._render_all(tasks, workers))
         for i in range(4):
-            assert (image_dir / shapes.IMAGE_FILENAME_FORMAT.format(i)).is_file()
+            assert (image_dir / cache.IMAGE_FILENAME_FORMAT.format(i)).is_file()
     assert results[1] == results[2]
     for name in os.listdir(tmp_path / "1"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
@@ -210,7 +212,7 @@ def test_demo_difficulty_stays_a_detection_task(tmp_path):
     for index in range(40):
         rng = shapes.image_rng(p.seed, "demo_sizes", index)
         height, width = 300, 280
-        for spec in shapes._sample_objects(rng, height, width, p):
+        for spec in drawing._sample_objects(rng, height, width, p):
             scale = (spec.width * spec.height) ** 0.5
             assert 16.0 <= scale <= 0.5 * min(height, width) + 1e-6
             assert 1 / p.max_aspect_ratio - 1e-6 <= spec.width / spec.height <= p.max_aspect_ratio
@@ -235,7 +237,7 @@ def test_default_datasets_are_registered_on_import():
         ("anchorfree_shapes_demo_val", 200),
     ]:
         assert name in DatasetCatalog.list()
-        assert shapes._REGISTERED[name].num_images == size
+        assert registration._REGISTERED[name].num_images == size
         meta = MetadataCatalog.get(name)
         assert meta.evaluator_type == "coco" and meta.thing_classes == list(shapes.SHAPE_CLASSES)
 
@@ -319,14 +321,14 @@ def test_register_synthetic_shapes_with_a_root(tmp_path):
         assert os.listdir(tmp_path) == []  # lazy
     finally:
         shapes.register_synthetic_shapes()  # back to the default root for other tests
-    assert shapes._REGISTERED["anchorfree_shapes_val"].root == shapes.default_root()
+    assert registration._REGISTERED["anchorfree_shapes_val"].root == shapes.default_root()
 
 
 def test_default_root_and_env_var(tmp_path, monkeypatch):
-    monkeypatch.delenv(shapes.DATASETS_ENV_VAR, raising=False)
+    monkeypatch.delenv(cache.DATASETS_ENV_VAR, raising=False)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert shapes.default_root() == os.path.join(repo, ".cache", "datasets", "anchorfree_shapes")
-    monkeypatch.setenv(shapes.DATASETS_ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(cache.DATASETS_ENV_VAR, str(tmp_path))
     assert shapes.default_root() == str(tmp_path / "anchorfree_shapes")
 
 
@@ -361,7 +363,7 @@ def test_cache_is_reused_and_regenerated_when_the_manifest_changes(tmp_path, mon
     assert not marker.exists() and len(_load(json_file)["images"]) == 4
 
     marker = _mark(split_dir)
-    monkeypatch.setattr(shapes, "GENERATOR_VERSION", shapes.GENERATOR_VERSION + 1)
+    monkeypatch.setattr(cache, "GENERATOR_VERSION", cache.GENERATOR_VERSION + 1)
     shapes.generate_synthetic_shapes(root, "cache", 4, params=params)
     assert not marker.exists()
 
@@ -400,7 +402,7 @@ def test_bad_arguments(tmp_path):
 
 
 def test_command_line_prints_statistics(tmp_path, capsys):
-    shapes.main(["--root", str(tmp_path), "--splits", "cli", "--num-images", "3"])
+    main(["--root", str(tmp_path), "--splits", "cli", "--num-images", "3"])
     out = capsys.readouterr().out
     assert "split 'cli'" in out and "images: 3" in out and "instances per class" in out
     assert "aspect ratio" in out and "total time" in out

@@ -2,22 +2,16 @@
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-TOOLS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"
-)
-sys.path.insert(0, TOOLS)
-
-from bench_common import peak_memory_mib, summary  # noqa: E402
-from benchmark_adapters import BACKGROUND_LOGIT, PLANTED_LOGIT, plant_in_logits  # noqa: E402
-from benchmark_report import write_report  # noqa: E402
-from detector_zoo import DETECTORS, select  # noqa: E402
-from train_accuracy import final_metrics_of_training  # noqa: E402
+from tools.benchmarking.adapters import BACKGROUND_LOGIT, PLANTED_LOGIT, plant_in_logits
+from tools.benchmarking.report import write_report
+from tools.benchmarking.timing import peak_memory_mib, summary
+from tools.benchmarking.zoo import DETECTORS, select
+from tools.train_accuracy import final_metrics_of_training
 
 
 @pytest.mark.parametrize("anchors", [1, 9])

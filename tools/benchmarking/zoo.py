@@ -1,6 +1,6 @@
 """
-The detectors that tools/train_accuracy.py and tools/benchmark.py compare, each by its
-CPU-sized config on the embedded dataset (same backbone family, input, data and training
+The detectors that tools/train_accuracy.py and the cost suites of tools/benchmark.py compare,
+each by its CPU-sized config on the embedded dataset (same backbone family, input, data and training
 budget: configs/common/shapes_cpu_budget.py).
 """
 
@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,14 @@ anchorfree.centernet measured against what the issue asks (prints a table, write
    median; the models alternate within each repetition): CenterNet R-18 (paper, deformable
    convs) and R-50-FPN-P2, our FCOS R-50-FPN and Detectron2's RetinaNet R-50-FPN.
 4. "No NMS needed": AP on the embedded validation set of a model trained with
-   configs/CenterNet/centernet_R_18_shapes.py (``--weights``), decoded without and with
-   class-aware NMS from the same forward passes. Skipped without ``--weights``.
+   configs/CenterNet/centernet_R_18_shapes.py (``--centernet-weights``), decoded without and
+   with class-aware NMS from the same forward passes. Skipped without ``--centernet-weights``.
 
-    python tools/benchmark_centernet.py [--weights output/centernet_shapes/model_final.pth]
-        [--threads N] [--reps 10] [--out output/benchmark_centernet.json]
+Options: ``--centernet-weights``, ``--reps`` (10), ``--warmup`` (2), ``--target-reps`` (30),
+``--target-boxes`` (10 100 500), ``--seed``; writes ``<output>/benchmark_centernet.json``.
 """
 
-import argparse
 import copy
-import logging
 import math
 import os
 import statistics
@@ -35,21 +33,18 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-from bench_common import alternate, environment, write_json_report
 from tqdm import tqdm
 
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.centernet import CenterNetTargetGenerator
-from anchorfree.config import load_config
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .models import build, inference_times
+from .timing import alternate, environment, with_defaults, write_json_report
+
 INPUT_SIZE = 512
 STRIDE = 4
 NUM_CLASSES = 80
@@ -67,21 +62,7 @@ LATENCY_CONFIGS = {
 SHAPES_CONFIG = "configs/CenterNet/centernet_R_18_shapes.py"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=os.path.join("output", "benchmark_centernet.json"))
-    parser.add_argument("--weights", default="", help=f"checkpoint of {SHAPES_CONFIG}")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
-    )
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=10, help="timed repetitions (latency)")
-    parser.add_argument("--target-reps", type=int, default=30)
-    parser.add_argument("--objects", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+DEFAULTS = {"reps": 10, "warmup": 2, "target_reps": 30, "target_boxes": [10, 100, 500]}
 
 
 def median_ms(times: List[float]) -> float:
@@ -156,7 +137,7 @@ def bench_targets(args) -> Dict[str, Dict[str, float]]:
     output_size = (INPUT_SIZE // STRIDE, INPUT_SIZE // STRIDE)
     rng = np.random.default_rng(args.seed)
     results = {}
-    for num_objects in tqdm(args.objects, desc="target generation"):
+    for num_objects in tqdm(args.target_boxes, desc="target generation"):
         gt = [coco_like_instances(num_objects, rng)]
         ours = generator(output_size, STRIDE, gt)
         max_diff = 0.0
@@ -194,7 +175,7 @@ def bench_targets(args) -> Dict[str, Dict[str, float]]:
             "heatmap_max_abs_diff": max_diff,
             "heatmaps_bitwise_identical": max_diff == 0.0,
         }
-    first = results[str(args.objects[0])]["batched_ms"]
+    first = results[str(args.target_boxes[0])]["batched_ms"]
     for r in results.values():
         r["cost_vs_fewest_objects"] = r["batched_ms"] / first
     return results
@@ -205,34 +186,15 @@ def bench_targets(args) -> Dict[str, Dict[str, float]]:
 # ------------------------------------------------------------------------------------------
 
 
-def build(config: str, seed: int, weights: str = ""):
-    cfg = load_config(os.path.join(REPO, config))
-    torch.manual_seed(seed)
-    model = instantiate(cfg.model)
-    if weights:
-        DetectionCheckpointer(model).load(weights)
-    return cfg, model.eval()
-
-
 def random_image(seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (3, INPUT_SIZE, INPUT_SIZE), generator=generator).float()
 
 
 def bench_latency(args) -> Dict[str, float]:
-    models = {name: build(config, args.seed)[1] for name, config in LATENCY_CONFIGS.items()}
+    models = {name: build(config, seed=args.seed)[1] for name, config in LATENCY_CONFIGS.items()}
     inputs = [{"image": random_image(args.seed)}]
-
-    def runner(model):
-        def run():
-            with torch.no_grad():
-                model(inputs)
-
-        return run
-
-    times = alternate(
-        {n: runner(m) for n, m in models.items()}, args.reps, args.warmup, progress=True
-    )
+    times = inference_times(models, inputs, args.reps, args.warmup, progress=True)
     return {name: median_ms(t) for name, t in times.items()}
 
 
@@ -240,7 +202,8 @@ def bench_decode_share(args) -> Dict[str, Dict[str, float]]:
     """Whole forward pass against the decoding steps alone, on the same predictions."""
     results = {}
     for name in ["CenterNet R-18 DCN (paper)", "CenterNet R-50-FPN-P2"]:
-        _, model = build(LATENCY_CONFIGS[name], args.seed)
+        _, model = build(LATENCY_CONFIGS[name], seed=args.seed)
+        model.eval()
         inputs = [{"image": random_image(args.seed)}]
         with torch.no_grad():
             images = model.preprocess_image(inputs)
@@ -272,7 +235,8 @@ def bench_decode_share(args) -> Dict[str, Dict[str, float]]:
 
 
 def bench_nms(args) -> Dict[str, Dict[str, float]]:
-    cfg, model = build(SHAPES_CONFIG, args.seed, args.weights)
+    cfg, model = build(SHAPES_CONFIG, args.centernet_weights, args.seed)
+    model.eval()
     loader = instantiate(cfg.dataloader.test)
     dataset = cfg.dataloader.test.dataset.names
     decoders = {
@@ -306,16 +270,14 @@ def bench_nms(args) -> Dict[str, Dict[str, float]]:
     }
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    logging.getLogger("detectron2").setLevel(logging.WARNING)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+def run(args) -> dict:
+    """Run the suite; returns the report, written to ``<output>/benchmark_centernet.json``."""
+    args = with_defaults(args, DEFAULTS)
 
     targets = bench_targets(args)
     decode = bench_decode_share(args)
     latency = bench_latency(args)
-    nms = bench_nms(args) if args.weights else None
+    nms = bench_nms(args) if args.centernet_weights else None
 
     print(f"\n1. Target generation, {INPUT_SIZE}x{INPUT_SIZE}, {NUM_CLASSES} classes (medians)")
     print(
@@ -341,7 +303,10 @@ def main(argv=None):
         print(f"{name:<32} {ms:8.1f} ms")
     print("\n4. AP on anchorfree_shapes_val without and with NMS")
     if nms is None:
-        print("skipped: no --weights (train configs/CenterNet/centernet_R_18_shapes.py first)")
+        print(
+            "skipped: no --centernet-weights "
+            "(train configs/CenterNet/centernet_R_18_shapes.py first)"
+        )
     else:
         for name, r in nms.items():
             print(f"{name:<32} AP {r['AP']:.2f}  AP50 {r['AP50']:.2f}  AP75 {r['AP75']:.2f}")
@@ -351,11 +316,7 @@ def main(argv=None):
         "target_generation": targets,
         "decode_share": decode,
         "latency_ms": latency,
-        "ap_without_and_with_nms": nms if nms is not None else "skipped: no --weights",
-        "weights": args.weights or None,
+        "ap_without_and_with_nms": nms if nms is not None else "skipped: no --centernet-weights",
+        "weights": args.centernet_weights or None,
     }
-    return write_json_report(report, args.out, argv)
-
-
-if __name__ == "__main__":
-    main()
+    return write_json_report(report, os.path.join(args.output, "benchmark_centernet.json"))

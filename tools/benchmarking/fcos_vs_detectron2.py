@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """
-anchorfree.fcos against Detectron2's built-in FCOS, side by side in one run, on the same
-backbone (ResNet-18 + FPN at 128 channels, 2-conv GroupNorm head), input and data: the two
-``*_R_18_FPN_shapes.py`` configs (configs/FCOS/ and configs/baselines/).
+The suite ``fcos-vs-detectron2``: anchorfree.fcos against Detectron2's built-in FCOS, side by side
+in one run, on the same backbone (ResNet-18 + FPN at 128 channels, 2-conv GroupNorm head), input and
+data: the two ``*_R_18_FPN_shapes.py`` configs (configs/FCOS/ and configs/baselines/).
 
 Measured (median over repetitions after warm-up; the two models alternate within each
 repetition so that machine load affects both alike):
@@ -21,38 +20,30 @@ models (``--ours-weights``/``--d2-weights``, e.g. from ``train_net.py`` with the
 with random initialization every point passes Detectron2's threshold (``sqrt(cls*ctr)`` with
 ``cls`` at the 0.01 prior and ``ctr`` at 0.5 is above 0.05) and none passes ours.
 
-    python tools/benchmark_fcos.py [--ours-weights A.pth --d2-weights B.pth] [--threads N]
-        [--out output/benchmark_fcos.json]
+Options: ``--ours-weights``, ``--d2-weights``, ``--infer-reps`` (30), ``--train-reps`` (10),
+``--train-batch``, ``--target-reps`` (30), ``--target-boxes`` (10 100 500), ``--warmup`` (3),
+``--seed``; writes ``<output>/benchmark_fcos.json``.
 """
 
-import argparse
-import copy
-import logging
 import os
 from typing import Dict
 
 import numpy as np
 import torch
-from bench_common import (
+
+from anchorfree.fcos import FCOSTargetGenerator
+
+from .models import REPO, build, inference_times, mapped_images, training_steps, training_times
+from .timing import (
     alternate,
     environment,
     paired_ratio,
     random_instances,
     summary,
+    with_defaults,
     write_json_report,
 )
 
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.fcos import FCOSTargetGenerator
-
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import instantiate
-from detectron2.data import DatasetCatalog
-from detectron2.utils.events import EventStorage
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS_CONFIG = os.path.join(REPO, "configs", "FCOS", "fcos_R_18_FPN_shapes.py")
 D2_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 # P3-P7 of an 800x1333 image padded to 800x1344 (the FPN's size divisibility, 32).
@@ -61,95 +52,14 @@ ASSIGN_IMAGE = (800, 1333)
 STRIDES = [8, 16, 32, 64, 128]
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=os.path.join("output", "benchmark_fcos.json"))
-    parser.add_argument(
-        "--ours-weights", default="", help="checkpoint of configs/FCOS/fcos_R_18_FPN_shapes.py"
-    )
-    parser.add_argument(
-        "--d2-weights", default="", help="checkpoint of configs/baselines/fcos_R_18_FPN_shapes.py"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
-    )
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--infer-reps", type=int, default=30)
-    parser.add_argument("--train-reps", type=int, default=10)
-    parser.add_argument("--train-batch", type=int, default=0, help="0: the config's batch size")
-    parser.add_argument("--assign-reps", type=int, default=30)
-    parser.add_argument("--assign-boxes", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
-
-
-def build(config_path: str, weights: str, seed: int):
-    cfg = load_config(config_path)
-    torch.manual_seed(seed)
-    model = instantiate(cfg.model)
-    if weights:
-        DetectionCheckpointer(model).load(weights)
-    return cfg, model
-
-
-def mapped_images(cfg, dataset: str, count: int, with_instances: bool):
-    """The first ``count`` images with objects (Detectron2's FCOS fails on images without any),
-    mapped as for training, without random flips."""
-    cfg = copy.deepcopy(cfg)
-    cfg.dataloader.train.mapper.augmentations = []
-    mapper = instantiate(cfg.dataloader.train.mapper)
-    dicts = [d for d in DatasetCatalog.get(dataset) if d["annotations"]][:count]
-    out = []
-    for d in dicts:
-        x = mapper(copy.deepcopy(d))
-        if not with_instances:
-            x = {"image": x["image"], "height": x["height"], "width": x["width"]}
-        out.append(x)
-    return out
-
-
-def bench_inference(models, images, args):
-    counter = {name: 0 for name in models}
-
-    def runner(name):
-        model = models[name]
-
-        def run():
-            with torch.no_grad():
-                model([images[counter[name] % len(images)]])
-            counter[name] += 1
-
-        return run
-
-    for model in models.values():
-        model.eval()
-    return alternate({name: runner(name) for name in models}, args.infer_reps, args.warmup)
-
-
-def bench_training(models, batch, lr, args):
-    optimizers = {
-        name: torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-        for name, model in models.items()
-    }
-
-    def runner(name):
-        model, optimizer = models[name], optimizers[name]
-
-        def run():
-            losses = model(batch)
-            loss = sum(losses.values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        return run
-
-    for model in models.values():
-        model.train()
-    with EventStorage():
-        return alternate({name: runner(name) for name in models}, args.train_reps, args.warmup)
+DEFAULTS = {
+    "warmup": 3,
+    "infer_reps": 30,
+    "train_reps": 10,
+    "train_batch": 0,
+    "target_reps": 30,
+    "target_boxes": [10, 100, 500],
+}
 
 
 def bench_assignment(d2_model, args):
@@ -159,7 +69,7 @@ def bench_assignment(d2_model, args):
     d2_model.num_classes = 80
     rng = np.random.default_rng(args.seed)
     results = {}
-    for num_boxes in args.assign_boxes:
+    for num_boxes in args.target_boxes:
         # Boxes of log-uniform size 8-800 px and aspect ratio 1:3-3:1 inside the image.
         gt = [random_instances(num_boxes, rng, ASSIGN_IMAGE, 80, sizes=(8, 800))]
         times = alternate(
@@ -168,7 +78,7 @@ def bench_assignment(d2_model, args):
                 "d2_match_anchors": lambda: d2_model.match_anchors(anchors, gt),
                 "d2_label_anchors": lambda: d2_model.label_anchors(anchors, gt),
             },
-            args.assign_reps,
+            args.target_reps,
             args.warmup,
         )
         positives = int((generator(ASSIGN_SHAPES, STRIDES, gt).labels < 80).sum())
@@ -185,13 +95,11 @@ def ratio(ours: Dict[str, float], theirs: Dict[str, float]) -> float:
     return ours["median_ms"] / theirs["median_ms"]
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    logging.getLogger("detectron2").setLevel(logging.WARNING)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    ours_cfg, ours = build(OURS_CONFIG, args.ours_weights, args.seed)
-    d2_cfg, d2 = build(D2_CONFIG, args.d2_weights, args.seed)
+def run(args) -> dict:
+    """Run the suite; returns the report, written to ``<output>/benchmark_fcos.json``."""
+    args = with_defaults(args, DEFAULTS)
+    ours_cfg, ours = build(OURS_CONFIG, args.ours_weights or "", args.seed)
+    d2_cfg, d2 = build(D2_CONFIG, args.d2_weights or "", args.seed)
     models = {"ours": ours, "d2": d2}
     train_batch = args.train_batch or ours_cfg.dataloader.train.total_batch_size
     assert train_batch == (args.train_batch or d2_cfg.dataloader.train.total_batch_size)
@@ -202,11 +110,14 @@ def main(argv=None):
     )
 
     print(f"inference: {args.infer_reps} images each, after {args.warmup} warm-up ...", flush=True)
-    inference_times = bench_inference(models, val_images, args)
-    inference = {name: summary(t) for name, t in inference_times.items()}
+    latency = inference_times(models, val_images, args.infer_reps, args.warmup)
+    inference = {name: summary(t) for name, t in latency.items()}
     print(f"training: {args.train_reps} iterations of batch {train_batch} each ...", flush=True)
-    training_times = bench_training(models, train_images, ours_cfg.optimizer.lr, args)
-    training = {name: summary(t) for name, t in training_times.items()}
+    steps = training_steps(
+        models, train_images, lr=ours_cfg.optimizer.lr, momentum=0.9, weight_decay=1e-4
+    )
+    training_runs = training_times(models, steps, args.train_reps, args.warmup)
+    training = {name: summary(t) for name, t in training_runs.items()}
     print("target assignment ...", flush=True)
     _, d2_fresh = build(D2_CONFIG, "", args.seed)
     assignment = bench_assignment(d2_fresh, args)
@@ -250,8 +161,8 @@ def main(argv=None):
     print("(medians; ratio = ours / Detectron2, lower is faster)")
     print(
         f"paired per-repetition ratios: inference "
-        f"{paired_ratio(inference_times, 'ours', 'd2'):.3f}, training "
-        f"{paired_ratio(training_times, 'ours', 'd2'):.3f}"
+        f"{paired_ratio(latency, 'ours', 'd2'):.3f}, training "
+        f"{paired_ratio(training_runs, 'ours', 'd2'):.3f}"
     )
 
     report = {
@@ -267,7 +178,7 @@ def main(argv=None):
         "inference_latency": {
             **inference,
             "ratio": ratio(inference["ours"], inference["d2"]),
-            "paired_ratio": paired_ratio(inference_times, "ours", "d2"),
+            "paired_ratio": paired_ratio(latency, "ours", "d2"),
         },
         "training_iteration": {
             **training,
@@ -283,8 +194,4 @@ def main(argv=None):
             for n, r in assignment.items()
         },
     }
-    return write_json_report(report, args.out, argv)
-
-
-if __name__ == "__main__":
-    main()
+    return write_json_report(report, os.path.join(args.output, "benchmark_fcos.json"))

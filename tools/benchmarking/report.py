@@ -1,4 +1,5 @@
-"""Markdown tables and PNG plots from tools/benchmark.py's JSON report."""
+"""Markdown tables and PNG plots from the JSON report of the cost suites (:mod:`.cost`): each
+table and plot where the suites that it shows were run."""
 
 import os
 from typing import Dict, List
@@ -106,6 +107,11 @@ def size_table(report: dict, device: str) -> str:
     return _table(["detector", *(f"{s}² (ms)" for s in sizes)], rows)
 
 
+def _measured(report: dict, device: str, key: str) -> bool:
+    """Whether the report's detectors on ``device`` have the measurement ``key``."""
+    return all(key in r for r in report["devices"][device].values())
+
+
 def _plot_curves(ax, report, device, key, title, log=True):
     for slug, r in report["devices"][device].items():
         xs = [int(k) for k in r[key]]
@@ -126,6 +132,13 @@ def _plot_curves(ax, report, device, key, title, log=True):
 def plots(report: dict, out_dir: str) -> List[str]:
     written = []
     for device in report["devices"]:
+        written += _device_plots(report, device, out_dir)
+    return written
+
+
+def _device_plots(report: dict, device: str, out_dir: str) -> List[str]:
+    written = []
+    if _measured(report, device, "latency_by_size"):
         fig, ax = plt.subplots(figsize=(6, 4))
         _plot_curves(
             ax,
@@ -138,7 +151,7 @@ def plots(report: dict, out_dir: str) -> List[str]:
         ax.set_xlabel("image side (px)")
         ax.legend()
         written.append(_save(fig, out_dir, f"latency_vs_size_{device}.png"))
-
+    if _measured(report, device, "targets_by_objects"):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         _plot_curves(axes[0], report, device, "targets_by_objects", "Target generation")
         _plot_curves(axes[1], report, device, "decode_by_objects", "Decoding")
@@ -146,25 +159,24 @@ def plots(report: dict, out_dir: str) -> List[str]:
             ax.set_xlabel("objects in the image (512x512)")
         axes[1].legend()
         written.append(_save(fig, out_dir, f"objects_{device}.png"))
-
-        if "accuracy" in report:
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for slug, r in report["devices"][device].items():
-                ap = _accuracy(report, slug).get("AP")
-                if ap is None:
-                    continue
-                ax.scatter(r["latency"]["median_ms"], ap, s=40)
-                ax.annotate(
-                    report["detectors"][slug]["name"],
-                    (r["latency"]["median_ms"], ap),
-                    textcoords="offset points",
-                    xytext=(5, 5),
-                )
-            ax.set_xlabel(f"latency per image, {device} (ms)")
-            ax.set_ylabel("COCO AP, embedded val")
-            ax.set_title("AP against latency (same CPU training budget)")
-            ax.grid(True, alpha=0.3)
-            written.append(_save(fig, out_dir, f"ap_vs_latency_{device}.png"))
+    if "accuracy" in report and _measured(report, device, "latency"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for slug, r in report["devices"][device].items():
+            ap = _accuracy(report, slug).get("AP")
+            if ap is None:
+                continue
+            ax.scatter(r["latency"]["median_ms"], ap, s=40)
+            ax.annotate(
+                report["detectors"][slug]["name"],
+                (r["latency"]["median_ms"], ap),
+                textcoords="offset points",
+                xytext=(5, 5),
+            )
+        ax.set_xlabel(f"latency per image, {device} (ms)")
+        ax.set_ylabel("COCO AP, embedded val")
+        ax.set_title("AP against latency (same CPU training budget)")
+        ax.grid(True, alpha=0.3)
+        written.append(_save(fig, out_dir, f"ap_vs_latency_{device}.png"))
     return written
 
 
@@ -192,14 +204,15 @@ def write_report(report: dict, out_dir: str) -> str:
             "(`python tools/train_accuracy.py`)."
         )
     for device in report["devices"]:
-        sections += [
-            f"### Cost per detector ({device})",
-            cost_table(report, device),
-            f"### Anchor-based against anchor-free ({device})",
-            anchor_table(report, device),
-            f"### Latency against image size ({device})",
-            size_table(report, device),
-        ]
+        if _measured(report, device, "latency"):
+            sections += [f"### Cost per detector ({device})", cost_table(report, device)]
+        if _measured(report, device, "latency") and _measured(report, device, "targets_by_objects"):
+            sections += [
+                f"### Anchor-based against anchor-free ({device})",
+                anchor_table(report, device),
+            ]
+        if _measured(report, device, "latency_by_size"):
+            sections += [f"### Latency against image size ({device})", size_table(report, device)]
     images = plots(report, out_dir)
     sections.append("Plots: " + ", ".join(f"`{os.path.basename(p)}`" for p in images))
     markdown = "\n\n".join(sections) + "\n"

@@ -1,55 +1,37 @@
-#!/usr/bin/env python
 """
-anchorfree.cornernet timings (median over repetitions after warm-up):
+The suite ``cornernet``: anchorfree.cornernet timings (median over repetitions after warm-up):
 
 * decoding against K (corners kept per corner type: 10, 50, 100, 200) on one image of
   Hourglass-104's output (a 128x128 grid, 80 classes; synthetic head outputs with 30 planted
   objects on a noisy background, see :func:`synthetic_predictions`): ``decode`` (peaks, top-K,
   the K x K pairing, best 1000 valid pairs) and the whole postprocessor with each suppression
   (Gaussian and linear soft-NMS, hard NMS);
-* inference latency of CornerNet, CenterNet and FCOS side by side on the same embedded
-  validation images, through the whole model (preprocessing, backbone, head, decoding,
-  rescaling), with the CPU configs of each (``--*-weights`` to load trained checkpoints:
-  CornerNet's and FCOS's decoding time depends on how many candidates pass their thresholds);
-  the models alternate within each repetition so that machine load affects all alike;
 * target generation for 10/100/500 random boxes on a 511x511 input (128x128 grid, 80 classes).
 
-    python tools/benchmark_cornernet.py [--threads N] [--cornernet-weights A.pth ...]
-        [--out output/benchmark_cornernet.json]
+Inference latency of CornerNet side by side with the other detectors is the ``cost`` suite's.
+Options: ``--decode-reps`` (20), ``--decode-k`` (10 50 100 200), ``--decode-objects`` (30),
+``--target-reps`` (30), ``--target-boxes`` (10 100 500), ``--warmup`` (3), ``--seed``; writes
+``<output>/benchmark_cornernet.json``.
 """
 
-import argparse
-import copy
-import logging
 import os
 
 import numpy as np
 import torch
-from bench_common import (
+
+from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
+from anchorfree.modeling.heatmap_loss import clamped_sigmoid
+
+from .timing import (
     alternate,
     environment,
     random_instances,
     summary,
     time_calls,
+    with_defaults,
     write_json_report,
 )
 
-import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
-import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import load_config
-from anchorfree.cornernet import CornerNetPostprocessor, CornerNetTargetGenerator, CornerPredictions
-from anchorfree.modeling.heatmap_loss import clamped_sigmoid
-
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import instantiate
-from detectron2.data import DatasetCatalog
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = {
-    "cornernet": os.path.join(REPO, "configs", "CornerNet", "cornernet_hourglass_small_shapes.py"),
-    "centernet": os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_shapes.py"),
-    "fcos": os.path.join(REPO, "configs", "FCOS", "fcos_R_18_FPN_shapes.py"),
-}
 GRID = (128, 128)  # Hourglass-104's output for a 511x511 (padded 512x512) input
 STRIDE = 4
 INPUT_SIZE = (511, 511)
@@ -57,25 +39,14 @@ NUM_CLASSES = 80
 NMS_TYPES = ("soft_gaussian", "soft_linear", "hard")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=os.path.join("output", "benchmark_cornernet.json"))
-    for name in CONFIGS:
-        parser.add_argument(f"--{name}-weights", default="", help=f"checkpoint of {CONFIGS[name]}")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
-    )
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--decode-reps", type=int, default=20)
-    parser.add_argument("--decode-k", type=int, nargs="+", default=[10, 50, 100, 200])
-    parser.add_argument("--decode-objects", type=int, default=30)
-    parser.add_argument("--infer-reps", type=int, default=20)
-    parser.add_argument("--target-reps", type=int, default=30)
-    parser.add_argument("--target-boxes", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+DEFAULTS = {
+    "warmup": 3,
+    "decode_reps": 20,
+    "decode_k": [10, 50, 100, 200],
+    "decode_objects": 30,
+    "target_reps": 30,
+    "target_boxes": [10, 100, 500],
+}
 
 
 def synthetic_predictions(seed: int, num_objects: int) -> CornerPredictions:
@@ -139,48 +110,6 @@ def bench_decoding(args):
     return results
 
 
-def validation_images(cfg, count: int):
-    cfg = copy.deepcopy(cfg)
-    mapper = instantiate(cfg.dataloader.test.mapper)
-    dicts = DatasetCatalog.get("anchorfree_shapes_val")[:count]
-    return [
-        {k: v for k, v in mapper(copy.deepcopy(d)).items() if k in ("image", "height", "width")}
-        for d in dicts
-    ]
-
-
-def bench_inference(args):
-    models, cfg = {}, None
-    for name, path in CONFIGS.items():
-        cfg = load_config(path)
-        torch.manual_seed(args.seed)
-        model = instantiate(cfg.model)
-        weights = getattr(args, f"{name}_weights")
-        if weights:
-            DetectionCheckpointer(model).load(weights)
-        models[name] = model.eval()
-    images = validation_images(cfg, 8)
-    counter = {name: 0 for name in models}
-
-    def runner(name):
-        def run():
-            with torch.no_grad():
-                models[name]([images[counter[name] % len(images)]])
-            counter[name] += 1
-
-        return run
-
-    times = alternate({name: runner(name) for name in models}, args.infer_reps, args.warmup)
-    return {
-        name: {
-            **summary(t),
-            "params_m": sum(p.numel() for p in models[name].parameters()) / 1e6,
-            "weights": getattr(args, f"{name}_weights") or "random init",
-        }
-        for name, t in times.items()
-    }
-
-
 def bench_targets(args):
     generator = CornerNetTargetGenerator(num_classes=NUM_CLASSES)
     rng = np.random.default_rng(args.seed)
@@ -194,16 +123,12 @@ def bench_targets(args):
     return results
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    logging.getLogger("detectron2").setLevel(logging.WARNING)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+def run(args) -> dict:
+    """Run the suite; returns the report, written to ``<output>/benchmark_cornernet.json``."""
+    args = with_defaults(args, DEFAULTS)
 
     print(f"decoding, K in {args.decode_k} ...", flush=True)
     decoding = bench_decoding(args)
-    print(f"inference: {args.infer_reps} images per model ...", flush=True)
-    inference = bench_inference(args)
     print(f"target generation, {args.target_boxes} boxes ...", flush=True)
     targets = bench_targets(args)
 
@@ -216,23 +141,13 @@ def main(argv=None):
         cells = " ".join(f"{r[c]['median_ms']:>20.2f}" for c in columns)
         print(f"{k:>5} {cells} {r['valid_pairs_kept']:>12}")
 
-    print("\ninference latency, one embedded validation image (median ms)")
-    for name, r in inference.items():
-        print(f"  {name:<10} {r['median_ms']:>9.1f}  ({r['params_m']:.1f}M params, {r['weights']})")
-
     print(f"\ntarget generation, {INPUT_SIZE[0]}x{INPUT_SIZE[1]} input (median ms)")
     for num_boxes, r in targets.items():
         print(f"  {num_boxes:>4} boxes {r['median_ms']:>9.2f}")
 
     report = {
         "environment": environment(),
-        "configs": {name: os.path.relpath(path, REPO) for name, path in CONFIGS.items()},
         "decoding_128x128_80_classes": {str(k): r for k, r in decoding.items()},
-        "inference_latency": inference,
         "target_generation_511x511": {str(n): r for n, r in targets.items()},
     }
-    return write_json_report(report, args.out, argv)
-
-
-if __name__ == "__main__":
-    main()
+    return write_json_report(report, os.path.join(args.output, "benchmark_cornernet.json"))

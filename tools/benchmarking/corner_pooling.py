@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """
-Corner pooling forward+backward, as the corner-pooling module uses it: the two directional
-pools of one corner type on two inputs, summed (TL = top_pool(a) + left_pool(b), BR =
-bottom_pool(a) + right_pool(b)), at C channels, batch N, H = W = each size. Compared:
+The suite ``corner-pooling``: corner pooling forward+backward, as the corner-pooling module uses it:
+the two directional pools of one corner type on two inputs, summed (TL = top_pool(a) + left_pool(b),
+BR = bottom_pool(a) + right_pool(b)), at C channels, batch N, H = W = each size. Compared:
 
 * ours: ``anchorfree.cornernet.corner_pooling`` (on CPU, rows scanned by ``_SliceScanMax``,
   columns by ``torch.cummax``, flipped for top/left);
@@ -19,17 +18,16 @@ the loop, much slower, runs separately with fewer repetitions. Medians after war
 The issue asks: ours >= 10x faster than the loop at 128x128 and >= 40x at 256x256, and within
 1.3x of the floor.
 
-    python tools/benchmark_corner_pooling.py [--sizes 64 128 256] [--batch 1] [--threads N]
-        [--device cpu] [--out output/benchmark_corner_pooling.json]
+Options: ``--pool-sizes`` (64 128 256), ``--pool-channels`` (128), ``--pool-batch`` (1),
+``--pool-device`` (cpu), ``--reps`` (20), ``--warmup`` (3), ``--loop-reps`` (3),
+``--loop-warmup`` (1), ``--seed``; writes ``<output>/benchmark_corner_pooling.json``.
 """
 
-import argparse
 import os
 import platform
 from typing import Callable, Dict
 
 import torch
-from bench_common import alternate, environment, paired_ratio, summary, write_json_report
 from torch import Tensor
 
 from anchorfree.cornernet.corner_pooling import (
@@ -39,6 +37,8 @@ from anchorfree.cornernet.corner_pooling import (
     right_pool,
     top_pool,
 )
+
+from .timing import alternate, environment, paired_ratio, summary, with_defaults, write_json_report
 
 ROWS, COLS = 2, 3
 # The issue's targets.
@@ -88,24 +88,16 @@ METHODS: Dict[str, Dict[str, PoolPair]] = {
 FAST_METHODS = ["ours", "cummax_flip", "floor"]
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default=os.path.join("output", "benchmark_corner_pooling.json"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="H = W")
-    parser.add_argument("--channels", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
-    )
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--loop-warmup", type=int, default=1)
-    parser.add_argument("--loop-reps", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+DEFAULTS = {
+    "pool_sizes": [64, 128, 256],
+    "pool_channels": 128,
+    "pool_batch": 1,
+    "pool_device": "cpu",
+    "warmup": 3,
+    "reps": 20,
+    "loop_warmup": 1,
+    "loop_reps": 3,
+}
 
 
 class Case:
@@ -128,7 +120,7 @@ class Case:
 
     def timed(self, methods: Dict[str, PoolPair], reps: int, warmup: int):
         """Seconds per forward + backward of each method, alternating within each repetition
-        (bench_common.alternate, synchronizing the device around each call)."""
+        (timing.alternate, synchronizing the device around each call)."""
         calls = {name: lambda fn=fn: self.forward_backward(fn) for name, fn in methods.items()}
         return alternate(calls, reps, warmup, device=str(self.device))
 
@@ -139,14 +131,13 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+def run(args) -> dict:
+    """Run the suite; returns the report, written to ``<output>/benchmark_corner_pooling.json``."""
+    args = with_defaults(args, DEFAULTS)
+    device = torch.device(args.pool_device)
     results = {}
-    for size in args.sizes:
-        shape = (args.batch, args.channels, size, size)
+    for size in args.pool_sizes:
+        shape = (args.pool_batch, args.pool_channels, size, size)
         case = Case(shape, device, args.seed)
         for corner, methods in METHODS.items():
             print(f"{corner} {size}x{size} ...", flush=True)
@@ -168,7 +159,7 @@ def main(argv=None):
         f"{'loop/ours':>10} {'ours/floor':>11} {'c+f/floor':>10}  equal"
     )
     print(
-        f"\nforward+backward ms (median), C={args.channels}, N={args.batch}, {device}, "
+        f"\nforward+backward ms (median), C={args.pool_channels}, N={args.pool_batch}, {device}, "
         f"{torch.get_num_threads()} threads"
     )
     print(header)
@@ -198,9 +189,9 @@ def main(argv=None):
             "device_name": device_name(device),
         },
         "settings": {
-            "channels": args.channels,
-            "batch": args.batch,
-            "sizes": args.sizes,
+            "channels": args.pool_channels,
+            "batch": args.pool_batch,
+            "sizes": args.pool_sizes,
             "warmup": args.warmup,
             "reps": args.reps,
             "loop_warmup": args.loop_warmup,
@@ -213,8 +204,4 @@ def main(argv=None):
         },
         "results": results,
     }
-    return write_json_report(report, args.out, argv)
-
-
-if __name__ == "__main__":
-    main()
+    return write_json_report(report, os.path.join(args.output, "benchmark_corner_pooling.json"))

@@ -1,6 +1,6 @@
-#!/usr/bin/env python
 """
-Time COCO box evaluation (``evaluate()`` + ``accumulate()``) on a synthetic COCO-like set with:
+The suite ``cocoeval``: time COCO box evaluation (``evaluate()`` + ``accumulate()``) on a synthetic
+COCO-like set with:
 
 * pycocotools' ``COCOeval`` (the reference, pure Python loops);
 * Detectron2's ``COCOeval_opt`` (``detectron2.evaluation.fast_eval_api``), which runs on the NumPy
@@ -8,13 +8,12 @@ Time COCO box evaluation (``evaluate()`` + ``accumulate()``) on a synthetic COCO
   (the time spent in the kernels themselves is reported apart);
 * faster-coco-eval's ``COCOeval_faster`` (C++), where installed.
 
-Prints a table of the median of ``--repeats`` runs and writes it as JSON to ``--out``. Every
-implementation's summary stats are checked against pycocotools'.
-
-Usage: python tools/benchmark_cocoeval.py [--images 500] [--categories 10] [--out PATH]
+Prints a table of the median of ``--reps`` runs (3) and writes it as JSON to
+``<output>/benchmark_cocoeval.json``. Every implementation's summary stats are checked against
+pycocotools'. Options: ``--images`` (500), ``--categories`` (10), ``--gt-per-image`` (10),
+``--dets-per-image`` (100), ``--reps``, ``--seed``.
 """
 
-import argparse
 import contextlib
 import copy
 import io
@@ -24,11 +23,13 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-import anchorfree  # noqa: F401  (installs the detectron2._C stand-in where needed)
+from .timing import with_defaults
+
+DEFAULTS = {"images": 500, "categories": 10, "gt_per_image": 10, "dets_per_image": 100, "reps": 3}
 
 
 def make_dataset(
@@ -147,7 +148,7 @@ def kernel_timer(times: List[float]):
             setattr(_C, name, originals[name])
 
 
-def run(
+def evaluate(
     make: Callable[[Dict[str, Any], List[Dict[str, Any]]], Any],
     dataset: Dict[str, Any],
     detections: List[Dict[str, Any]],
@@ -179,19 +180,9 @@ def run(
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--categories", type=int, default=10)
-    parser.add_argument("--gt-per-image", type=float, default=10)
-    parser.add_argument("--dets-per-image", type=float, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join("output", "benchmark_cocoeval.json"))
-    args = parser.parse_args(argv)
-
+def run(args) -> Dict[str, Any]:
+    """Run the suite; returns the report, written to ``<output>/benchmark_cocoeval.json``."""
+    args = with_defaults(args, DEFAULTS)
     from detectron2 import _C
 
     dataset, detections = make_dataset(
@@ -215,11 +206,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     print(
         f"{args.images} images, {args.categories} categories, "
         f"{len(dataset['annotations'])} ground-truth boxes, {len(detections)} detections; "
-        f"median of {args.repeats} runs of evaluate() + accumulate()"
+        f"median of {args.reps} runs of evaluate() + accumulate()"
     )
     results = []
     for name, make, time_kernels in implementations:
-        result = run(make, dataset, detections, args.repeats, time_kernels)
+        result = evaluate(make, dataset, detections, args.reps, time_kernels)
         results.append({"implementation": name, **result})
         print(f"  {name}: {result['median_s']:.3f} s", file=sys.stderr)
 
@@ -248,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             "dets_per_image": args.dets_per_image,
             "ground_truth_boxes": len(dataset["annotations"]),
             "detections": len(detections),
-            "repeats": args.repeats,
+            "repeats": args.reps,
             "seed": args.seed,
             "timed": "evaluate() + accumulate(), fresh evaluator each run",
         },
@@ -260,12 +251,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         },
         "results": results,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    out = os.path.join(args.output, "benchmark_cocoeval.json")
+    os.makedirs(args.output, exist_ok=True)
+    with open(out, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,7 @@
-"""Timing and memory helpers shared by the benchmark scripts in tools/."""
+"""Timing and memory helpers shared by the benchmark suites (tools/benchmark.py)."""
 
+import argparse
+import copy
 import ctypes
 import ctypes.util
 import json
@@ -14,6 +16,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from tqdm import tqdm
+
+
+def with_defaults(args: argparse.Namespace, defaults: Dict[str, object]) -> argparse.Namespace:
+    """A copy of ``args`` with ``defaults[name]`` for every option the command line left unset
+    (None): the options that several suites share keep each suite's own default."""
+    resolved = copy.copy(args)
+    for name, value in defaults.items():
+        if getattr(resolved, name, None) is None:
+            setattr(resolved, name, value)
+    return resolved
 
 
 def synchronize(device: str) -> None:
