@@ -27,7 +27,7 @@ $(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints
 
 demo: setup
 	$(PY) train_net.py --config-file $(CONFIG) train.output_dir=$(OUTPUT)
-	$(PY) tools/demo.py --config-file $(CONFIG) --dataset $(DEMO_DATASET) --num-images 8 \
+	$(PY) tools/demo.py --config-file $(CONFIG) --dataset $(DEMO_DATASET) --num-images 8 --confidence-threshold 0.5 \
 		--output $(OUTPUT)/predictions train.init_checkpoint=$(OUTPUT)/model_final.pth
 
 test: setup

@@ -24,11 +24,12 @@ lr_multiplier_2x = step_schedule(180000)
 lr_multiplier_3x = step_schedule(270000)
 
 
-def cosine_schedule(max_iter: int, warmup_iters: int, final_fraction: float = 0.01):
+def cosine_schedule(warmup_fraction: float, final_fraction: float = 0.01):
     """LR x1 decaying along a half cosine to ``final_fraction``, after a linear warm-up from
-    x0.001 over ``warmup_iters``."""
+    x0.001 over the first ``warmup_fraction`` of training. Both are fractions of
+    ``train.max_iter``, so overriding it keeps the schedule's shape."""
     return L(WarmupParamScheduler)(
         scheduler=L(CosineParamScheduler)(start_value=1.0, end_value=final_fraction),
-        warmup_length=warmup_iters / max_iter,
+        warmup_length=warmup_fraction,
         warmup_factor=0.001,
     )

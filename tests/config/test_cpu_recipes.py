@@ -20,7 +20,7 @@ def _schedules():
 
 def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
     schedule = instantiate(
-        _schedules()["cosine_schedule"](1000, warmup_iters=100, final_fraction=0.01)
+        _schedules()["cosine_schedule"](warmup_fraction=0.1, final_fraction=0.01)
     )
     assert schedule(0.0) == pytest.approx(0.001)
     # Linear warm-up from x0.001 to the cosine's value at 10%.
