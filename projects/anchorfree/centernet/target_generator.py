@@ -36,11 +36,7 @@ from torch import Tensor
 
 from anchorfree.modeling.assignment import smallest_then_first
 from anchorfree.modeling.batch_objects import gather_objects
-from anchorfree.modeling.gaussian_targets import (
-    check_radius_settings,
-    draw_gaussians,
-    heatmap_radii,
-)
+from anchorfree.modeling.gaussian_targets import HeatmapTargetGenerator, draw_gaussians
 
 from detectron2.structures import Instances
 
@@ -59,7 +55,7 @@ class CenterNetTargets(NamedTuple):
     num_objects: int  # objects drawn on the heatmaps (M <= num_objects: same-cell rule)
 
 
-class CenterNetTargetGenerator:
+class CenterNetTargetGenerator(HeatmapTargetGenerator):
     """
     Computes :class:`CenterNetTargets` (rules in the module docstring). Callable; holds no
     tensors.
@@ -80,10 +76,9 @@ class CenterNetTargetGenerator:
                 gaussian_radius`: ``"published"`` with 0.7 (the CenterNet paper's code) or
                 ``"corrected"`` with 0.3 (CornerNet, mmdetection).
         """
-        check_radius_settings(min_overlap, radius_formula)
-        self.num_classes = int(num_classes)
-        self.min_overlap = float(min_overlap)
-        self.radius_formula = radius_formula
+        super().__init__(
+            num_classes=num_classes, min_overlap=min_overlap, radius_formula=radius_formula
+        )
 
     @torch.no_grad()
     def __call__(
@@ -119,7 +114,7 @@ class CenterNetTargetGenerator:
 
         # One draw for the whole batch: image i, class c is channel i * C + c of [N * C, H, W].
         heatmaps = torch.zeros(num_images * self.num_classes, height, width, device=device)
-        radii = heatmap_radii(h, w, self.min_overlap, self.radius_formula)
+        radii = self.radii(h, w)
         draw_gaussians(heatmaps, cell_xy, radii, image_of_box * self.num_classes + classes)
 
         # Same-cell rule: the smallest area per cell, then the first such object.

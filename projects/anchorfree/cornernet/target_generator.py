@@ -28,11 +28,7 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.batch_objects import gather_objects
-from anchorfree.modeling.gaussian_targets import (
-    check_radius_settings,
-    draw_gaussians,
-    heatmap_radii,
-)
+from anchorfree.modeling.gaussian_targets import HeatmapTargetGenerator, draw_gaussians
 
 from detectron2.structures import Instances
 
@@ -60,7 +56,7 @@ def _corner_cells(points: Tensor, height: int, width: int) -> Tuple[Tensor, Tens
     return cells, points - cells
 
 
-class CornerNetTargetGenerator:
+class CornerNetTargetGenerator(HeatmapTargetGenerator):
     """
     Builds :class:`CornerNetTargets` (see the module docstring for the rules). Callable; holds no
     tensors.
@@ -85,10 +81,9 @@ class CornerNetTargetGenerator:
                 ground truth (0.3 in CornerNet).
             radius_formula: "corrected" (CornerNet) or "published"; see ``gaussian_radius``.
         """
-        check_radius_settings(min_overlap, radius_formula)
-        self.num_classes = int(num_classes)
-        self.min_overlap = float(min_overlap)
-        self.radius_formula = radius_formula
+        super().__init__(
+            num_classes=num_classes, min_overlap=min_overlap, radius_formula=radius_formula
+        )
 
     @torch.no_grad()
     def __call__(
@@ -119,12 +114,7 @@ class CornerNetTargetGenerator:
         grid_boxes = boxes / stride
         tl_cells, tl_offsets = _corner_cells(grid_boxes[:, :2], height, width)
         br_cells, br_offsets = _corner_cells(grid_boxes[:, 2:], height, width)
-        radii = heatmap_radii(
-            grid_boxes[:, 3] - grid_boxes[:, 1],
-            grid_boxes[:, 2] - grid_boxes[:, 0],
-            self.min_overlap,
-            self.radius_formula,
-        )
+        radii = self.radii(grid_boxes[:, 3] - grid_boxes[:, 1], grid_boxes[:, 2] - grid_boxes[:, 0])
         channels = image_of_object * num_classes + classes
         heatmaps = []
         for cells in (tl_cells, br_cells):

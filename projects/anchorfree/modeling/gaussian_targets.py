@@ -12,6 +12,7 @@ from torch import Tensor
 
 __all__ = [
     "RADIUS_FORMULAS",
+    "HeatmapTargetGenerator",
     "check_radius_settings",
     "draw_gaussians",
     "gaussian_radius",
@@ -84,6 +85,24 @@ def heatmap_radii(
 ) -> Tensor:
     """:func:`gaussian_radius` rounded down to whole cells and at least 0 (int64)."""
     return gaussian_radius(heights, widths, min_overlap, formula).floor().clamp(min=0).long()
+
+
+class HeatmapTargetGenerator:
+    """
+    What the heatmap detectors' target generators (CenterNet, CornerNet) share: the number of
+    heatmap channels and the Gaussian radius rule, :func:`heatmap_radii` with one
+    ``min_overlap`` and ``radius_formula`` (checked once, here).
+    """
+
+    def __init__(self, *, num_classes: int, min_overlap: float, radius_formula: str):
+        check_radius_settings(min_overlap, radius_formula)
+        self.num_classes = int(num_classes)
+        self.min_overlap = float(min_overlap)
+        self.radius_formula = radius_formula
+
+    def radii(self, heights: Tensor, widths: Tensor) -> Tensor:
+        """Radii in whole cells of boxes ``heights x widths`` (in output-grid cells)."""
+        return heatmap_radii(heights, widths, self.min_overlap, self.radius_formula)
 
 
 def _window_buckets(radii: Tensor) -> Tensor:
