@@ -1,5 +1,5 @@
 # Detectron2's built-in FCOS, CPU-sized (ResNet-18 + FPN with 128 channels, trained from
-# scratch) on the embedded dataset. About 8 minutes on 2 CPU cores.
+# scratch) on the embedded dataset, with the shared CPU budget.
 from anchorfree.compat.detectron2_fixes import group_norm
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 

@@ -73,10 +73,10 @@ def _scan_max(x: Tensor, dim: int, reverse: bool) -> Tensor:
     Cumulative max of ``x`` along ``dim``, from the last position backward when ``reverse``.
 
     On CPU along an outer dimension (the rows of NCHW), :class:`_SliceScanMax`: torch's CPU
-    ``cummax`` walks every column separately with stride W, and one row pool (forward+backward,
-    C=128) measured 1.6x (64x64) to 3.3x (256x256) faster as the slice loop; see also
-    ``tools/benchmark.py --suite corner-pooling``. Along the innermost dimension a slice loop's
-    slices are strided, and it measured slower than cummax (302 against 189 ms at 256x256). On CUDA,
+    ``cummax`` walks every column separately with stride W, and the row pool measures faster as
+    the slice loop (``tools/benchmark.py --suite corner-pooling``; figures in the CornerNet
+    README). Along the innermost dimension a slice loop's slices are strided, and it measures
+    slower than cummax. On CUDA,
     ``torch.cummax`` is one parallel scan kernel, where the slice loop would launch a few
     kernels per position.
     """

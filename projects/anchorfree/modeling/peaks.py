@@ -37,8 +37,8 @@ def _window_max(scores: Tensor, kernel_size: int) -> Tensor:
     """
     ``F.max_pool2d(scores, kernel_size, stride=1, padding=kernel_size // 2)``, computed as a
     maximum along rows then along columns (the square window's max is separable). Equal
-    results; on CPU max_pool2d took 45 ms for a [1, 80, 128, 128] heatmap (most of CenterNet's
-    decoding at 512x512), the separable form a few milliseconds.
+    results; on CPU the separable form is much faster than max_pool2d on 80-class heatmaps,
+    which dominated CenterNet's decoding.
     """
     radius = kernel_size // 2
     height, width = scores.shape[-2:]
