@@ -2,7 +2,10 @@
 one-object-at-a-time reference, the same-cell rule, losses on known values, decoding of known
 peaks, flip-test symmetry, training edge cases (empty images, odd sizes, several head inputs),
 the paper settings of the configs, the predictor, and an over-fit on embedded images evaluated
-with COCOEvaluator."""
+with COCOEvaluator.
+
+Long because the slow references (per-object loops) live beside the tests that use them.
+"""
 
 import copy
 import functools

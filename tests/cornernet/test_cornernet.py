@@ -1,7 +1,10 @@
 """anchorfree.cornernet on CPU: targets by hand and against a plain loop, the associative-embedding
 loss on hand cases, decoding of synthetic corner maps (each rejection rule), soft-NMS by hand and
 against a plain loop, training edge cases (empty images, one object, odd sizes, stacks), every
-config, the predictor, and an over-fit on embedded images evaluated with COCOEvaluator."""
+config, the predictor, and an over-fit on embedded images evaluated with COCOEvaluator.
+
+Long because the slow references (plain loops) live beside the tests that use them.
+"""
 
 import copy
 import functools

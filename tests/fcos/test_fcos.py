@@ -1,6 +1,9 @@
 """anchorfree.fcos on CPU: targets by hand and against a slow reference, losses and decoding on
 known values, training edge cases (empty images, batch sizes, odd sizes), every config, the
-predictor, and an over-fit on embedded images evaluated with COCOEvaluator."""
+predictor, and an over-fit on embedded images evaluated with COCOEvaluator.
+
+Long because the slow reference assignment lives beside the tests that use it.
+"""
 
 import copy
 import functools

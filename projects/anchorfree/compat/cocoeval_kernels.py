@@ -5,8 +5,10 @@ The COCO evaluation kernels of Detectron2's compiled ``COCOeval_opt``, in NumPy.
 slow loops, ``evaluateImg`` and ``accumulate``, replaced by three names from Detectron2's compiled
 extension (``detectron2/layers/csrc/cocoeval/cocoeval.cpp``): :class:`InstanceAnnotation`,
 :func:`COCOevalEvaluateImages` and :func:`COCOevalAccumulate`. This module implements them, with
-the call signatures of the compiled ones, for the ``detectron2._C`` stand-in. The semantics are
-those of pycocotools (and of Detectron2's C++ code, which follows it):
+the call signatures of the compiled ones, for the ``detectron2._C`` stand-in (one file over
+400 lines: the three names share the ranking and matching helpers, and the module is deleted
+with the rest of ``compat`` as a unit). The semantics are those of pycocotools (and of
+Detectron2's C++ code, which follows it):
 
 * **Ranking.** The detections of an (image, category) are ranked by descending score with a
   stable sort (equal scores keep their input order) and only the ``max_det`` best are kept.
