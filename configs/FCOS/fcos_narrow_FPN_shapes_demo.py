@@ -2,6 +2,7 @@
 # from scratch on the demo difficulty of the embedded dataset (configs/common/shapes_demo.py).
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 
+import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import FPN
@@ -27,3 +28,14 @@ model.head.input_shape = [ShapeSpec(channels=FPN_CHANNELS)] * 5
 model.head.conv_dims = [FPN_CHANNELS] * 2
 model.num_classes = NUM_CLASSES
 model.pixel_std = PIXEL_STD_FROM_SCRATCH
+
+# Images (256-320 px a side) are used with their shorter side at 224 (0.7-0.875x): an iteration
+# costs about 30% less, which buys more iterations than the smaller input loses.
+SHORT_EDGE = 224
+dataloader.train.mapper.augmentations = [
+    L(T.ResizeShortestEdge)(short_edge_length=SHORT_EDGE, max_size=320),
+    L(T.RandomFlip)(horizontal=True),
+]
+dataloader.test.mapper.augmentations = [
+    L(T.ResizeShortestEdge)(short_edge_length=SHORT_EDGE, max_size=320),
+]
