@@ -9,6 +9,9 @@ message naming the ``.py`` to use.
     python train_net.py --config-file ... --num-gpus 2            # 2 GPUs, or 2 CPU processes
     python train_net.py --config-file ... --resume                # continue the last checkpoint
     python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
+    # your own COCO-format data (class count and names from the json)
+    python train_net.py --config-file ... --dataset train=data/train.json:data/images \
+        --dataset test=data/val.json:data/images
 """
 
 import logging
@@ -17,15 +20,17 @@ import sys
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import check_config_file, load_config
+from anchorfree.config.datasets import dataset_override
 from anchorfree.engine import (
     build_model_from_config,
+    default_setup,
     do_test,
     do_train,
     launch,
     load_for_evaluation,
 )
 
-from detectron2.engine import default_argument_parser, default_setup
+from detectron2.engine import default_argument_parser
 
 logger = logging.getLogger("detectron2")
 
@@ -41,12 +46,28 @@ def main(args):
     do_train(cfg, resume=args.resume)
 
 
-if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+def parse_args():
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="ROLE=PATH.json:IMAGE_DIR",
+        help="a COCO-format dataset: train= replaces the config's training set, test= its "
+        "evaluation set (repeat for both); the class count and names come from the json",
+    )
+    args = parser.parse_args()
     try:
+        # Datasets become the config overrides datasets.ROLE=... (anchorfree.config.datasets).
+        args.opts = [dataset_override(spec) for spec in args.dataset] + list(args.opts)
         check_config_file(args.config_file)  # before any worker starts
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"train_net.py: {e}")
+    return args
+
+
+if __name__ == "__main__":
+    args = parse_args()
     launch(
         main,
         args.num_gpus,

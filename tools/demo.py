@@ -5,18 +5,22 @@ Predict with a trained detector and write visualized results (Detectron2's Visua
     # images: one file, several, or a folder; a video file writes a video
     python tools/demo.py --config-file CONFIG --input img.jpg photos/ clip.mp4 --output out/ \
         train.init_checkpoint=output/model_final.pth
-    # a registered dataset: predictions beside the ground truth
+    # a dataset: predictions beside the ground truth; a registered name, or your own COCO
+    # data as for train_net.py (the model's class count and names then come from its json)
     python tools/demo.py --config-file CONFIG --dataset anchorfree_shapes_val --num-images 8 \
         --output out/ train.init_checkpoint=output/model_final.pth
+    python tools/demo.py --config-file CONFIG --dataset test=data/val.json:data/images ...
 
-Overrides (after the options) are LazyConfig overrides as for train_net.py. The predictor is
-Detectron2's ``DefaultPredictor`` (gray and BGRA images accepted) served through
-``anchorfree.config.get_predictor_cfg``.
+Overrides (after the options) are LazyConfig overrides as for train_net.py; weights
+(``train.init_checkpoint``) are required unless ``--random-weights`` asks for an untrained
+model. The predictor is Detectron2's ``DefaultPredictor`` (gray and BGRA images accepted)
+served through ``anchorfree.config.get_predictor_cfg``.
 """
 
 import argparse
 import logging
 import os
+import sys
 from typing import Dict, Iterator, List, Tuple
 
 import cv2
@@ -26,6 +30,7 @@ import tqdm
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg
+from anchorfree.config.datasets import dataset_override
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
 
@@ -45,10 +50,19 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--input", nargs="+", default=[], help="image files, folders or videos")
-    parser.add_argument("--dataset", help="a registered dataset to draw predictions and GT of")
+    parser.add_argument(
+        "--dataset",
+        help="a dataset to draw predictions and GT of: a registered name, or "
+        "test=PATH.json:IMAGE_DIR",
+    )
     parser.add_argument("--num-images", type=int, default=8, help="images taken from --dataset")
     parser.add_argument("--output", required=True, help="folder for the visualizations")
     parser.add_argument("--confidence-threshold", type=float, default=0.3)
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="predict with an untrained model when no train.init_checkpoint is given",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides")
     args = parser.parse_args()
     if not args.input and not args.dataset:
@@ -141,9 +155,12 @@ def run_video(drawer: DetectionVisualizer, video_path: str, output_dir: str) -> 
 def main() -> None:
     args = parse_args()
     setup_logger(name="anchorfree")
-    cfg = get_predictor_cfg(args.config_file, args.opts)
+    own_data = bool(args.dataset) and "=" in args.dataset  # test=PATH.json:IMAGE_DIR
+    # Your own data becomes the config's test set, registered when the config is loaded.
+    opts = [dataset_override(args.dataset), *args.opts] if own_data else args.opts
+    cfg = get_predictor_cfg(args.config_file, opts, allow_random_weights=args.random_weights)
     predictor = Predictor(cfg)
-    dataset = args.dataset
+    dataset = cfg.DATASETS.TEST[0] if own_data else args.dataset
     metadata = MetadataCatalog.get(dataset or (cfg.DATASETS.TEST or ("__unused",))[0])
     drawer = DetectionVisualizer(predictor, metadata, args.confidence_threshold)
     os.makedirs(args.output, exist_ok=True)
@@ -175,4 +192,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, KeyError, FileNotFoundError) as e:  # bad options, files or weights
+        sys.exit(f"tools/demo.py: {e}")

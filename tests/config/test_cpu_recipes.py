@@ -6,7 +6,7 @@ import runpy
 import pytest
 import torch
 
-from anchorfree.config.predictor_cfg import flush_denormals_on_cpu
+from anchorfree.engine.device import flush_denormals_on_cpu
 
 from detectron2.config import instantiate
 

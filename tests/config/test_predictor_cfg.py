@@ -44,7 +44,7 @@ def _image(h=200, w=249):
 @pytest.mark.parametrize("path", LEAF_CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
 def test_default_predictor_serves_every_leaf_config(path):
     lazy = load_config(path, [])
-    cfg = get_predictor_cfg(path, ["train.init_checkpoint="])
+    cfg = get_predictor_cfg(path, ["train.init_checkpoint="], allow_random_weights=True)
     assert isinstance(cfg, CfgNode) and cfg.MODEL.META_ARCHITECTURE == "LazyConfigModel"
     assert cfg.INPUT.FORMAT == lazy.dataloader.test.mapper.image_format
     assert cfg.MODEL.DEVICE in ("cpu", "cuda") or cfg.MODEL.DEVICE.startswith("cuda")
@@ -93,6 +93,6 @@ def test_overrides_are_checked_strictly():
 
 
 def test_predictor_subclass_accepts_gray_images():
-    cfg = get_predictor_cfg(SHAPES_CONFIG, ["train.init_checkpoint="])
+    cfg = get_predictor_cfg(SHAPES_CONFIG, ["train.init_checkpoint="], allow_random_weights=True)
     gray = _image()[:, :, 0]
     assert Predictor(cfg)(gray)["instances"].image_size == (200, 249)

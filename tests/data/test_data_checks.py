@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 import anchorfree  # noqa: F401
-from anchorfree.data import CheckedDatasetMapper, ImageReadError, load_detection_dataset_dicts
+from anchorfree.data import (
+    CheckedDatasetMapper,
+    ImageReadError,
+    UnreadableImageFilter,
+    load_detection_dataset_dicts,
+)
+from anchorfree.data.mapper import is_unreadable_marker
 from anchorfree.data.dataset_dicts import sanitize_boxes
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -93,13 +99,54 @@ def test_missing_image_file_is_reported_up_front(tmp_path):
         load_detection_dataset_dicts("af_test_missing", filter_empty=False)
 
 
-def test_corrupt_image_names_the_file(tmp_path):
+def _corrupt_record(tmp_path):
     _write_coco(tmp_path, "af_test_corrupt", [_image(1)], [_ann(1, 1, [5, 5, 10, 10])])
     (tmp_path / "1.png").write_bytes(b"not an image at all")
     (record,) = load_detection_dataset_dicts("af_test_corrupt")
-    mapper = CheckedDatasetMapper(is_train=True, augmentations=[], image_format="BGR")
+    return record
+
+
+def test_corrupt_image_is_fatal_when_asked_and_names_the_file(tmp_path):
+    record = _corrupt_record(tmp_path)
+    mapper = CheckedDatasetMapper(
+        is_train=True, augmentations=[], image_format="BGR", skip_unreadable=False
+    )
     with pytest.raises(ImageReadError, match=r"1\.png"):
         mapper(record)
+
+
+def test_corrupt_image_is_mapped_to_a_marker_by_default(tmp_path):
+    record = _corrupt_record(tmp_path)
+    marker = CheckedDatasetMapper(is_train=True, augmentations=[], image_format="BGR")(record)
+    assert is_unreadable_marker(marker) and "image" not in marker
+    assert marker["file_name"] == record["file_name"] and marker["image_id"] == 1
+    assert (marker["height"], marker["width"]) == (IMAGE_H, IMAGE_W)  # for aspect grouping
+    assert marker["unreadable_image"].startswith("UnidentifiedImageError: ")
+
+
+def _marker(name):
+    return {"file_name": name, "image_id": 0, "height": 1, "width": 1, "unreadable_image": "bad"}
+
+
+def test_unreadable_image_filter_drops_counts_and_logs_each_file_once(caplog):
+    good = {"file_name": "good.png", "image": None}
+    batches = [[good, _marker("a.png")], [_marker("a.png")], [_marker("b.png"), good]]
+    loader = UnreadableImageFilter(batches, context="Training")
+    with caplog.at_level(logging.WARNING):
+        assert list(loader) == [[good], [good]]  # the all-marker batch is not yielded
+    assert loader.skipped == {"a.png": 2, "b.png": 1}
+    assert caplog.text.count("a.png") == 1 and caplog.text.count("b.png") == 1
+    assert loader.summary() == (
+        "Training: skipped 2 unreadable image file(s), 3 time(s) in all: a.png, b.png"
+    )
+    assert len(loader) == 3
+
+
+def test_unreadable_image_filter_stops_a_loader_with_nothing_readable():
+    endless = ([_marker("a.png")] for _ in range(10**6))
+    loader = UnreadableImageFilter(endless, context="Training", max_empty_batches_in_a_row=5)
+    with pytest.raises(ImageReadError, match="5 batches in a row.*a.png"):
+        list(loader)
 
 
 @pytest.mark.parametrize("channels", [None, 4])

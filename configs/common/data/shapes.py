@@ -3,11 +3,11 @@
 from omegaconf import OmegaConf
 
 from anchorfree.data import CheckedDatasetMapper, load_detection_dataset_dicts
+from anchorfree.engine.evaluation import SanitizedCOCOEvaluator
 
 import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
-from detectron2.evaluation import COCOEvaluator
 
 dataloader = OmegaConf.create()
 
@@ -30,4 +30,4 @@ dataloader.test = L(build_detection_test_loader)(
     num_workers=1,
 )
 
-dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset.names}")
+dataloader.evaluator = L(SanitizedCOCOEvaluator)(dataset_name="${..test.dataset.names}")

@@ -4,7 +4,8 @@ Load a LazyConfig (``.py``), the project's one config system, with strict overri
 Overrides ``a.b=value`` must name an existing key (or an argument that the LazyCall it belongs
 to accepts): a mistyped key fails at start-up with the key and close matches in the message,
 rather than being silently added. A ``.yaml`` file is refused with a message naming the ``.py``
-config to use instead (the yacs twins were removed).
+config to use instead (the yacs twins were removed). The ``datasets`` section (the user's own
+COCO data, :mod:`anchorfree.config.datasets`) is resolved after the overrides.
 """
 
 import difflib
@@ -16,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from detectron2.config import LazyConfig
 from detectron2.utils.registry import locate
+
+from .datasets import apply_datasets, is_datasets_key
 
 __all__ = ["YacsConfigRemovedError", "check_config_file", "load_config"]
 
@@ -92,16 +95,19 @@ def _check_override_keys(cfg: DictConfig, overrides: List[str]) -> None:
             raise ValueError(f"Config override '{override}' must have the form key=value.")
         key = override.split("=", 1)[0].strip()
         missing = OmegaConf.select(cfg, key, default=_MISSING) is _MISSING
-        if missing and not _is_call_argument(cfg, key):
+        if missing and not is_datasets_key(key) and not _is_call_argument(cfg, key):
             raise _unknown_key_error(key, _all_keys(cfg), f"Config override '{override}'")
 
 
 def load_config(path: str, overrides: List[str] = ()) -> DictConfig:
     """Load the LazyConfig ``path`` and apply ``key=value`` overrides. Raises
     ``FileNotFoundError``/``KeyError``/``ValueError`` with a clear message on a missing file, a
-    ``.yaml`` file, an unknown key or a malformed override."""
+    ``.yaml`` file, an unknown key or a malformed override, and resolves the ``datasets``
+    section (which registers the datasets it names)."""
     check_config_file(path)
     overrides = list(overrides)
     cfg = LazyConfig.load(path)
     _check_override_keys(cfg, overrides)
-    return LazyConfig.apply_overrides(cfg, overrides)
+    cfg = LazyConfig.apply_overrides(cfg, overrides)
+    apply_datasets(cfg, overrides)
+    return cfg

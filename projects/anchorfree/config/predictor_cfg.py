@@ -11,7 +11,7 @@ LazyConfig too:
 * ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` from the test mapper's augmentations (none:
   images at their own size; one ``ResizeShortestEdge`` with a single size), ``INPUT.FORMAT``
   from its ``image_format``;
-* ``MODEL.WEIGHTS`` from ``train.init_checkpoint``;
+* ``MODEL.WEIGHTS`` from ``train.init_checkpoint`` (required, see :func:`get_predictor_cfg`);
 * ``MODEL.DEVICE`` from ``train.device`` (``cuda`` falls back to ``cpu``, with a warning, where
   CUDA is absent: Detectron2's HEAD moves each input to this device);
 * ``DATASETS.TEST`` from the test dataset's names (metadata for the ``Visualizer``).
@@ -26,9 +26,11 @@ import logging
 import os
 from typing import List, Optional, Tuple
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+
+from anchorfree.engine.checkpoint import refuse_partial_weights
+from anchorfree.engine.device import fallback_device, flush_denormals_on_cpu
 
 from detectron2.config import CfgNode, get_cfg, instantiate
 from detectron2.data import transforms as T
@@ -36,37 +38,21 @@ from detectron2.modeling import META_ARCH_REGISTRY
 
 from .loading import load_config
 
-__all__ = ["LAZY_META_ARCHITECTURE", "fallback_device", "get_predictor_cfg"]
+__all__ = ["LAZY_META_ARCHITECTURE", "get_predictor_cfg"]
 
 logger = logging.getLogger(__name__)
 
 LAZY_META_ARCHITECTURE = "LazyConfigModel"
 
 
-def fallback_device(device: str) -> str:
-    """``device``, or ``"cpu"`` (with a warning) when it asks for CUDA and CUDA is absent."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"Config asks for device '{device}' but CUDA is not available: using CPU.")
-        return "cpu"
-    return device
-
-
-def flush_denormals_on_cpu(device: str) -> None:
-    """On CPU, have this process flush float32 denormals to zero. Activations and gradients of
-    small networks trained from scratch drift into the denormal range, where CPU arithmetic is
-    an order of magnitude slower; flushing them changes no result that matters (they are below
-    1.2e-38)."""
-    if torch.device(device).type == "cpu":
-        torch.set_flush_denormal(True)
-
-
 @META_ARCH_REGISTRY.register()
 def LazyConfigModel(cfg: CfgNode) -> nn.Module:  # named as registered
     """The ``model`` of the LazyConfig named by ``cfg.LAZY_CONFIG`` (see module doc); on CPU,
-    denormals are flushed (:func:`flush_denormals_on_cpu`)."""
+    denormals are flushed (:func:`flush_denormals_on_cpu`). Loading weights that cover less
+    than half of it fails (:func:`refuse_partial_weights`)."""
     flush_denormals_on_cpu(cfg.MODEL.DEVICE)
     lazy = load_config(cfg.LAZY_CONFIG.FILE, list(cfg.LAZY_CONFIG.OPTS))
-    return instantiate(lazy.model)
+    return refuse_partial_weights(instantiate(lazy.model))
 
 
 def _test_resize(config_file: str, augmentations) -> Tuple[int, int]:
@@ -92,11 +78,22 @@ def _test_dataset_names(lazy: DictConfig) -> List[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-def get_predictor_cfg(config_file: str, opts: Optional[list] = None) -> CfgNode:
+def get_predictor_cfg(
+    config_file: str, opts: Optional[list] = None, *, allow_random_weights: bool = False
+) -> CfgNode:
     """A yacs ``CfgNode`` with which Detectron2's ``DefaultPredictor`` predicts with the model of
-    the LazyConfig ``config_file`` after the ``key=value`` overrides ``opts``."""
+    the LazyConfig ``config_file`` after the ``key=value`` overrides ``opts``. Without weights
+    (``train.init_checkpoint``) it raises ``ValueError``, unless ``allow_random_weights``: a
+    predictor of a randomly initialized model draws plausible-looking nonsense."""
     opts = [str(o) for o in (opts or [])]
     lazy = load_config(config_file, opts)
+    weights = lazy.train.get("init_checkpoint", "") or ""
+    if not weights and not allow_random_weights:
+        raise ValueError(
+            f"{config_file}: no weights to predict with; set "
+            "train.init_checkpoint=/path/to/model_final.pth (or, for a deliberately random "
+            "model, pass allow_random_weights=True / --random-weights)."
+        )
     mapper = OmegaConf.select(lazy, "dataloader.test.mapper", default=None)
     augmentations = mapper.get("augmentations") if mapper is not None else None
     min_size, max_size = _test_resize(config_file, augmentations)
@@ -106,7 +103,7 @@ def get_predictor_cfg(config_file: str, opts: Optional[list] = None) -> CfgNode:
     cfg.LAZY_CONFIG = CfgNode()
     cfg.LAZY_CONFIG.FILE = os.path.abspath(config_file)
     cfg.LAZY_CONFIG.OPTS = opts
-    cfg.MODEL.WEIGHTS = lazy.train.get("init_checkpoint", "") or ""
+    cfg.MODEL.WEIGHTS = weights
     cfg.MODEL.DEVICE = fallback_device(lazy.train.get("device", "cuda"))
     cfg.INPUT.MIN_SIZE_TEST = min_size
     cfg.INPUT.MAX_SIZE_TEST = max_size

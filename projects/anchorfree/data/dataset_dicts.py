@@ -10,37 +10,51 @@ each counted in the log; missing image files are reported up front with a clear 
 import logging
 import math
 import os
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from detectron2.data import get_detection_dataset_dicts
 from detectron2.structures import BoxMode
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_detection_dataset_dicts", "sanitize_boxes"]
+__all__ = ["load_detection_dataset_dicts", "sanitize_boxes", "sanitized_xyxy"]
 
 # How many offending file names an error message lists.
 MAX_LISTED_FILES = 5
 
 
-def _clip_xyxy(box: Sequence[float], width: float, height: float) -> Tuple[float, ...]:
-    x0, y0, x1, y1 = box
-    return (
-        min(max(x0, 0.0), width),
-        min(max(y0, 0.0), height),
-        min(max(x1, 0.0), width),
-        min(max(y1, 0.0), height),
-    )
+def sanitized_xyxy(
+    box: Sequence[float], width: Optional[float], height: Optional[float]
+) -> Optional[Tuple[Tuple[float, ...], bool]]:
+    """
+    The one rule for annotation boxes, shared by training and evaluation: an ``XYXY_ABS`` box
+    clipped to its ``width`` x ``height`` image, or ``None`` when it must be dropped (a
+    coordinate is not finite, or after clipping its width or height is not positive, which also
+    covers boxes entirely outside the image). Without an image size boxes are only checked.
+
+    Returns:
+        ``(box, was_clipped)`` or ``None``.
+    """
+    if not all(math.isfinite(v) for v in box):
+        return None
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if width is not None and height is not None:
+        x0, x1 = (min(max(v, 0.0), width) for v in (x0, x1))
+        y0, y1 = (min(max(v, 0.0), height) for v in (y0, y1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    clipped = (x0, y0, x1, y1)
+    return clipped, clipped != tuple(float(v) for v in box)
 
 
 def sanitize_boxes(dataset_dicts: List[Dict], dataset_name: str = "") -> List[Dict]:
     """
-    Clip every annotation box to its image and drop degenerate ones, in place of the records.
+    Clip every annotation box to its image and drop degenerate ones (:func:`sanitized_xyxy`),
+    in place of the records.
 
-    Boxes are read in their ``bbox_mode`` and written back in ``BoxMode.XYXY_ABS``. A box is
-    dropped when a coordinate is not finite, or when after clipping its width or height is not
-    positive (this also covers boxes entirely outside the image). Records need ``height`` and
-    ``width`` (COCO-format records have them); without them boxes are only checked, not clipped.
+    Boxes are read in their ``bbox_mode`` and written back in ``BoxMode.XYXY_ABS``. Records
+    need ``height`` and ``width`` (COCO-format records have them); without them boxes are only
+    checked, not clipped.
 
     Returns:
         the same list, with each record's ``annotations`` filtered.
@@ -50,24 +64,16 @@ def sanitize_boxes(dataset_dicts: List[Dict], dataset_name: str = "") -> List[Di
         annotations = record.get("annotations")
         if not annotations:
             continue
-        width, height = record.get("width"), record.get("height")
         kept = []
         for ann in annotations:
             box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
-            if not all(math.isfinite(v) for v in box):
+            checked = sanitized_xyxy(box, record.get("width"), record.get("height"))
+            if checked is None:
                 num_dropped += 1
                 continue
-            was_clipped = False
-            if width is not None and height is not None:
-                clipped = _clip_xyxy(box, width, height)
-                was_clipped = clipped != tuple(box)
-                box = clipped
-            if box[2] <= box[0] or box[3] <= box[1]:
-                num_dropped += 1
-                continue
+            box, was_clipped = checked
             num_clipped += was_clipped
-            ann = dict(ann, bbox=list(box), bbox_mode=BoxMode.XYXY_ABS)
-            kept.append(ann)
+            kept.append(dict(ann, bbox=list(box), bbox_mode=BoxMode.XYXY_ABS))
         record["annotations"] = kept
     if num_clipped or num_dropped:
         logger.warning(

@@ -3,7 +3,18 @@ Training and evaluation from a LazyConfig.
 
 Everything is Detectron2's: ``SimpleTrainer``/``AMPTrainer``, ``create_ddp_model``,
 ``DetectionCheckpointer``, its hooks (LR schedule, periodic checkpoints, evaluation, writers),
-``COCOEvaluator``.
+``COCOEvaluator``; with what a long run on real data needs on top:
+
+* a non-finite loss stops the run at once, on every process, naming the loss terms and the
+  iteration, before the optimizer step changes the weights (:class:`CheckedSimpleTrainer`);
+  non-finite weights are never saved and ``--resume`` falls back from an unreadable newest
+  checkpoint (:class:`anchorfree.engine.checkpoint.CheckedCheckpointer`);
+* unreadable images are skipped and counted, in training and evaluation
+  (:class:`anchorfree.data.UnreadableImageFilter`), with a summary at the end;
+* weights for evaluation that cover less than half of the model are refused
+  (:func:`anchorfree.engine.checkpoint.refuse_partial_weights`);
+* the project's own log messages (dataset checks, skipped images) go to ``output_dir/log.txt``
+  beside Detectron2's (:func:`default_setup`).
 """
 
 import logging
@@ -14,18 +25,79 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from anchorfree.config.predictor_cfg import fallback_device, flush_denormals_on_cpu
+from anchorfree.data import UnreadableImageFilter
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import AMPTrainer, SimpleTrainer, default_writers, hooks
+from detectron2.engine import default_setup as detectron2_default_setup
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from .checkpoint import CheckedCheckpointer, refuse_partial_weights
+from .device import fallback_device, flush_denormals_on_cpu
 
 logger = logging.getLogger("detectron2")
 
-__all__ = ["resolve_device", "build_model_from_config", "do_test", "do_train"]
+__all__ = [
+    "CheckedAMPTrainer",
+    "CheckedSimpleTrainer",
+    "build_model_from_config",
+    "default_setup",
+    "do_test",
+    "do_train",
+    "load_for_evaluation",
+    "resolve_device",
+]
+
+# A training loader that yields this many batches in a row without a readable image is
+# stopped (see UnreadableImageFilter).
+MAX_EMPTY_BATCHES_IN_A_ROW = 100
+
+
+def default_setup(cfg: DictConfig, args) -> None:
+    """Detectron2's ``default_setup`` (logging, environment, config dump, seed), plus the
+    ``anchorfree`` logger into the same ``output_dir/log.txt`` (one file per rank)."""
+    detectron2_default_setup(cfg, args)
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="anchorfree")
+
+
+class _StopOnNonFiniteLoss:
+    """Mixin for Detectron2's trainers: after the backward pass and before the optimizer step
+    (where Detectron2's trainers write their metrics), every process checks every loss term;
+    if any is NaN or infinite on any process, all processes stop with
+    ``FloatingPointError`` naming the terms, the ranks and the iteration. (Detectron2 checks
+    only the sum, only on the main process, which leaves the other processes waiting.)"""
+
+    def _write_metrics(self, loss_dict: Dict[str, torch.Tensor], *args, **kwargs) -> None:
+        bad = {
+            name: float(value.detach().float().sum())
+            for name, value in loss_dict.items()
+            if not bool(torch.isfinite(value.detach()).all())
+        }
+        per_rank = comm.all_gather(bad) if comm.get_world_size() > 1 else [bad]
+        if any(per_rank):
+            terms = "; ".join(
+                f"rank {rank}: " + ", ".join(f"{k}={v}" for k, v in terms.items())
+                for rank, terms in enumerate(per_rank)
+                if terms
+            )
+            raise FloatingPointError(
+                f"Non-finite loss at iteration {self.iter} ({terms}). Training stopped before "
+                "the optimizer step; non-finite weights are never saved, so --resume continues "
+                "from the last checkpoint in the output directory. Lower the learning rate or "
+                "lengthen the warm-up first."
+            )
+        super()._write_metrics(loss_dict, *args, **kwargs)
+
+
+class CheckedSimpleTrainer(_StopOnNonFiniteLoss, SimpleTrainer):
+    """Detectron2's ``SimpleTrainer`` that stops on a non-finite loss term (see the mixin)."""
+
+
+class CheckedAMPTrainer(_StopOnNonFiniteLoss, AMPTrainer):
+    """Detectron2's ``AMPTrainer`` that stops on a non-finite loss term (see the mixin)."""
 
 
 def resolve_device(cfg: DictConfig) -> str:
@@ -48,9 +120,10 @@ def do_test(cfg: DictConfig, model: nn.Module) -> Dict[str, Any]:
     if "evaluator" not in cfg.dataloader:
         logger.warning("The config has no dataloader.evaluator: skipping evaluation.")
         return {}
-    results = inference_on_dataset(
-        model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
-    )
+    loader = UnreadableImageFilter(instantiate(cfg.dataloader.test), context="Evaluation")
+    results = inference_on_dataset(model, loader, instantiate(cfg.dataloader.evaluator))
+    if loader.skipped:
+        logger.warning(loader.summary())
     if comm.is_main_process():
         print_csv_format(results)
     return results
@@ -82,10 +155,15 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
     device = str(next(model.parameters()).device.type)
     logger.info(f"Model:\n{model}")
     optimizer = _build_optimizer(cfg, model)
-    train_loader = instantiate(cfg.dataloader.train)
+    train_loader = UnreadableImageFilter(
+        instantiate(cfg.dataloader.train),
+        context="Training",
+        max_empty_batches_in_a_row=MAX_EMPTY_BATCHES_IN_A_ROW,
+    )
     model = create_ddp_model(model, **_ddp_kwargs(cfg, device))
-    trainer = (AMPTrainer if train.amp.enabled else SimpleTrainer)(model, train_loader, optimizer)
-    checkpointer = DetectionCheckpointer(
+    trainer_class = CheckedAMPTrainer if train.amp.enabled else CheckedSimpleTrainer
+    trainer = trainer_class(model, train_loader, optimizer)
+    checkpointer = CheckedCheckpointer(
         model, train.output_dir, optimizer=optimizer, trainer=trainer
     )
     checkpoint_kwargs = {}
@@ -115,16 +193,22 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
             "nothing left to train."
         )
     else:
-        trainer.train(start_iter, train.max_iter)
+        try:
+            trainer.train(start_iter, train.max_iter)
+        finally:
+            if train_loader.skipped:
+                logger.warning(train_loader.summary())
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def load_for_evaluation(cfg: DictConfig, model: nn.Module, resume: bool) -> None:
     """Load the weights to evaluate: the config's checkpoint, or with ``resume`` the last one
-    in the output directory. Refuses to evaluate an untrained model silently."""
+    in the output directory. Refuses to evaluate an untrained model silently: no weights, or
+    weights that cover less than half of the model, are an error."""
     weights = cfg.train.init_checkpoint
     output_dir = cfg.train.output_dir
-    checkpointer = DetectionCheckpointer(model, save_dir=output_dir)
+    refuse_partial_weights(model)
+    checkpointer = CheckedCheckpointer(model, save_dir=output_dir)
     if resume and checkpointer.has_checkpoint():
         checkpointer.resume_or_load(weights, resume=True)
         return
