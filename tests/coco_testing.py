@@ -22,6 +22,8 @@ class CocoFiles:
     image_root: str
     num_images: int
     corrupt_files: List[str]
+    # Images left without a usable annotation once the bad boxes are dropped.
+    num_images_without_annotations: int
 
     def spec(self, role: str) -> str:
         return f"{role}={self.json_file}:{self.image_root}"
@@ -57,7 +59,7 @@ def write_user_coco(
         for a in source["annotations"]
         if a["category_id"] in NEW_IDS
     ]
-    corrupt = []
+    corrupt, bad_ids = [], set()
     if bad_entries:
         next_image = max(i["id"] for i in images) + 1
         next_ann = max(a["id"] for a in annotations) + 1
@@ -73,17 +75,19 @@ def write_user_coco(
             _annotation(next_ann + 2, first["id"], [30, 30, -12, 10]),
             _annotation(next_ann + 3, first["id"], [first["width"] + 5, 4, 10, 10]),
         ]
+        bad_ids = {next_ann + 1, next_ann + 2, next_ann + 3}
         empty_name = "empty.jpg"
         target = os.path.join(image_root, empty_name)
         if not os.path.exists(target):
             os.symlink(os.path.join(source_images, images[1]["file_name"]), target)
         images.append(dict(images[1], id=next_image + 1, file_name=empty_name))
+    usable = {a["image_id"] for a in annotations if a["id"] not in bad_ids}
     categories = [{"id": NEW_IDS[old], "name": name} for old, name in KEPT_CATEGORIES.items()]
     json_file = os.path.join(directory, f"{split}.json")
     with open(json_file, "w") as f:
         # NaN is written as the bare token NaN, which Python's json (and pycocotools) read back.
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
-    return CocoFiles(json_file, image_root, len(images), corrupt)
+    return CocoFiles(json_file, image_root, len(images), corrupt, len(images) - len(usable))
 
 
 def _annotation(ann_id, image_id, bbox):

@@ -31,10 +31,11 @@ import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg
 from anchorfree.config.datasets import dataset_override
+from anchorfree.data import ImageReadError, load_detection_dataset_dicts
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
 from detectron2.utils.visualizer import Visualizer
 
@@ -168,9 +169,14 @@ def main() -> None:
     written = []
 
     if dataset:
-        records = DatasetCatalog.get(dataset)[: args.num_images]
+        # The ground truth as training sees it (bad boxes dropped, boxes clipped).
+        records = load_detection_dataset_dicts(dataset, filter_empty=False)[: args.num_images]
         for record in tqdm.tqdm(records, desc=dataset):
-            bgr = read_image_checked(record["file_name"], "BGR")
+            try:
+                bgr = read_image_checked(record["file_name"], "BGR")
+            except ImageReadError as e:
+                logger.warning(f"Skipping: {e}")
+                continue
             side_by_side = np.concatenate(
                 [drawer.ground_truth(bgr, record), drawer.predictions(bgr)], axis=1
             )

@@ -64,7 +64,8 @@ def test_registration_has_the_json_classes_in_id_order(user_data):
 @pytest.mark.parametrize("config", [FCOS, CENTERNET], ids=["fcos", "centernet"])
 def test_datasets_point_the_config_at_the_data_and_set_the_class_count(config, user_data):
     cfg = load_config(
-        config, [dataset_override(user_data.spec("train")), dataset_override(user_data.spec("test"))]
+        config,
+        [dataset_override(user_data.spec("train")), dataset_override(user_data.spec("test"))],
     )
     name = parse_dataset_spec(user_data.spec("train")).name
     assert cfg.dataloader.train.dataset.names == name

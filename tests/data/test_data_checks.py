@@ -15,8 +15,8 @@ from anchorfree.data import (
     UnreadableImageFilter,
     load_detection_dataset_dicts,
 )
-from anchorfree.data.mapper import is_unreadable_marker
 from anchorfree.data.dataset_dicts import sanitize_boxes
+from anchorfree.data.mapper import is_unreadable_marker
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_coco_instances
