@@ -16,7 +16,7 @@ import sys
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import check_config_file, load_config
+from anchorfree.config import check_training_options, load_config
 from anchorfree.engine import (
     build_model_from_config,
     do_test,
@@ -43,10 +43,19 @@ def main(args):
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
+    # The config file, the override names and the training options' values, checked before
+    # any worker starts and before the model or the data are built. Each worker loads it again.
     try:
-        check_config_file(args.config_file)  # before any worker starts
+        check_training_options(
+            load_config(args.config_file, args.opts),
+            # --num-gpus 0 runs in this one process.
+            num_processes=max(args.num_gpus * args.num_machines, 1),
+            eval_only=args.eval_only,
+        )
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"train_net.py: {e}")
+    except KeyError as e:  # str() of a KeyError quotes its message
+        sys.exit(f"train_net.py: {e.args[0]}")
     launch(
         main,
         args.num_gpus,

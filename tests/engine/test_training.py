@@ -108,6 +108,22 @@ def test_unknown_override_fails_before_training(tmp_path, env):
     assert result.returncode != 0 and "Did you mean: train.max_iter" in result.stderr
 
 
+def test_bad_option_value_fails_before_anything_is_built(tmp_path, env):
+    out = tmp_path / "never_written"
+    overrides = [*lazy_overrides(out, 3), "train.max_iter=abc"]
+    start = time.monotonic()
+    result = run_train_net(["--config-file", LAZY_CONFIG, *overrides], env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train_net.py: train.max_iter='abc': expected an int > 0 (the number of iterations to "
+        "train)."
+    )
+    # No worker ran: default_setup would have made the output directory, training logs "Model:".
+    assert not out.exists()
+    assert "Model:" not in result.stdout + result.stderr
+    assert time.monotonic() - start < 60
+
+
 def _wait_for(path, process, timeout):
     deadline = time.time() + timeout
     while not path.exists():
