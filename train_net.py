@@ -7,6 +7,8 @@ message naming the ``.py`` to use.
 
     python train_net.py --config-file configs/baselines/fcos_R_18_FPN_shapes.py
     python train_net.py --config-file ... --num-gpus 2            # 2 GPUs, or 2 CPU processes
+    # machine R of 2 (README "More than one machine"):
+    python train_net.py --config-file ... --num-machines 2 --machine-rank R --dist-url tcp://H:P
     python train_net.py --config-file ... --resume                # continue the last checkpoint
     python train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
 """
@@ -42,7 +44,16 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    parser = default_argument_parser()
+    args = parser.parse_args()
+    if args.num_machines > 1 and args.dist_url == parser.get_default("dist_url"):
+        # The default URL is each machine's own loopback: machine 0 would wait for the others,
+        # and they for a machine 0 of their own, until the 30-minute timeout.
+        sys.exit(
+            f"train_net.py: --num-machines {args.num_machines} needs --dist-url tcp://HOST:PORT, "
+            "the same on every machine: HOST is machine 0's address as all machines reach it, "
+            "PORT a free port there."
+        )
     # The config file, the override names and the training options' values, checked before
     # any worker starts and before the model or the data are built. Each worker loads it again.
     try:
