@@ -1,4 +1,5 @@
-"""Run by test_training.py: train with N processes through anchorfree.engine.launch, then let
+"""Run by test_training.py: train with N processes per machine through
+anchorfree.engine.launch, on one machine or, started once per machine rank, on several, then let
 every rank save its final weights, so that the test can compare them."""
 
 import argparse
@@ -23,7 +24,10 @@ def main(config_file, overrides, output_dir):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--num-processes", type=int, default=2)
+    parser.add_argument("--num-processes", type=int, default=2, help="per machine")
+    parser.add_argument("--num-machines", type=int, default=1)
+    parser.add_argument("--machine-rank", type=int, default=0)
+    parser.add_argument("--dist-url", default="auto")
     parser.add_argument("--config-file")
     parser.add_argument("--output-dir")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
@@ -31,6 +35,8 @@ if __name__ == "__main__":
     launch(
         main,
         args.num_processes,
-        dist_url="auto",
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
         args=(args.config_file, args.opts, args.output_dir),
     )

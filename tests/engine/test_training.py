@@ -1,9 +1,10 @@
 """train_net.py end to end on CPU: LazyConfigs of ours and of Detectron2's baselines, a .yaml
-refused with a clear message, eval-only, resume after a real kill, and 2-process training over
-GLOO."""
+refused with a clear message, eval-only, resume after a real kill, and training over GLOO with 2
+processes on one machine and with 2 "machines" on this host."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -108,6 +109,22 @@ def test_unknown_override_fails_before_training(tmp_path, env):
     assert result.returncode != 0 and "Did you mean: train.max_iter" in result.stderr
 
 
+def test_bad_option_value_fails_before_anything_is_built(tmp_path, env):
+    out = tmp_path / "never_written"
+    overrides = [*lazy_overrides(out, 3), "train.max_iter=abc"]
+    start = time.monotonic()
+    result = run_train_net(["--config-file", LAZY_CONFIG, *overrides], env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train_net.py: train.max_iter='abc': expected an int > 0 (the number of iterations to "
+        "train)."
+    )
+    # No worker ran: default_setup would have made the output directory, training logs "Model:".
+    assert not out.exists()
+    assert "Model:" not in result.stdout + result.stderr
+    assert time.monotonic() - start < 60
+
+
 def _wait_for(path, process, timeout):
     deadline = time.time() + timeout
     while not path.exists():
@@ -181,3 +198,84 @@ def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
     for name, value in weights[0].items():
         assert torch.equal(value, weights[1][name]), f"ranks disagree on {name}"
         assert torch.equal(value, saved[name]), f"model_final.pth differs on {name}"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_several_machines_need_machine_0s_address(env):
+    result = run_train_net(
+        ["--config-file", LAZY_CONFIG, "--num-machines", "2", "--machine-rank", "1"], env
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train_net.py: --num-machines 2 needs --dist-url tcp://HOST:PORT, the same on every "
+        "machine: HOST is machine 0's address as all machines reach it, PORT a free port there."
+    )
+
+
+@pytest.mark.slow
+def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
+    """Two machine ranks of one process each, as Detectron2's launcher runs them on a cluster;
+    each is its own session, so that a timeout kills it with the worker it spawned."""
+    dist_url = f"tcp://127.0.0.1:{_free_port()}"
+    machines = []
+    for rank in range(2):
+        out = tmp_path / f"machine{rank}"
+        out.mkdir()
+        log = open(out / "console.log", "w")
+        command = [
+            sys.executable,
+            os.path.join(REPO, "tests", "engine", "ddp_train_worker.py"),
+            "--num-processes",
+            "1",
+            "--num-machines",
+            "2",
+            "--machine-rank",
+            str(rank),
+            "--dist-url",
+            dist_url,
+            "--config-file",
+            LAZY_CONFIG,
+            "--output-dir",
+            str(out),
+            *lazy_overrides(out, 3, checkpoint_period=2),
+        ]
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        machines.append((out, log, process))
+    deadline = time.monotonic() + 400
+    try:
+        for out, _, process in machines:
+            process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        for _, log, process in machines:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
+    for rank, (out, _, process) in enumerate(machines):
+        console = (out / "console.log").read_text()
+        assert process.returncode == 0, f"machine {rank}:\n{console[-5000:]}"
+
+    (machine0, _, _), (machine1, _, _) = machines
+    weights = [
+        torch.load(machine0 / "rank0.pth", map_location="cpu"),
+        torch.load(machine1 / "rank1.pth", map_location="cpu"),
+    ]
+    saved = torch.load(machine0 / "model_final.pth", map_location="cpu", weights_only=False)
+    assert weights[0].keys() == weights[1].keys() == saved["model"].keys()
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), f"machines disagree on {name}"
+        assert torch.equal(value, saved["model"][name]), f"model_final.pth differs on {name}"
+    # Only the global rank 0 writes checkpoints: the periodic one, the final one, the record.
+    assert sorted(p.name for p in machine0.glob("*checkpoint*")) == ["last_checkpoint"]
+    assert sorted(p.name for p in machine0.glob("model_*.pth")) == [
+        "model_0000001.pth",
+        "model_final.pth",
+    ]
+    assert not list(machine1.glob("*checkpoint*")) and not list(machine1.glob("model_*.pth"))

@@ -4,7 +4,9 @@ Detectron2 v0.6 workaround: multi-process launch without CUDA.
 Detectron2 v0.6's ``launch`` asserts CUDA in every worker and always uses NCCL; Detectron2's
 GitHub HEAD falls back to GLOO on CPU. :func:`launch` delegates to Detectron2 whenever CUDA is
 available (so GPU runs are exactly Detectron2's) and otherwise runs the workers itself over
-GLOO, one CPU process per requested "GPU". ``anchorfree.engine.launch`` is this function.
+GLOO, one CPU process per requested "GPU". Across machines the ranks, the machine-local process
+groups and the ``tcp://HOST:PORT`` rendezvous are Detectron2's (tested with two machine ranks
+over loopback). ``anchorfree.engine.launch`` is this function.
 """
 
 import logging
