@@ -22,7 +22,7 @@ import sys
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import check_training_options, load_config
-from anchorfree.config.datasets import dataset_override
+from anchorfree.config.datasets import dataset_override, log_datasets
 from anchorfree.engine import (
     build_model_from_config,
     default_setup,
@@ -40,6 +40,7 @@ logger = logging.getLogger("detectron2")
 def main(args):
     cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
+    log_datasets(cfg)
     if args.eval_only:
         model = build_model_from_config(cfg)
         load_for_evaluation(cfg, model, resume=args.resume)

@@ -22,12 +22,12 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 
 class Detector(nn.Module):
-    """A backbone with most of the parameters and a small class layer."""
+    """A backbone with most of the parameters, and a head with a small class layer."""
 
     def __init__(self, num_classes=3):
         super().__init__()
         self.backbone = nn.Linear(16, 16)
-        self.cls_score = nn.Linear(16, num_classes)
+        self.head = nn.Sequential(nn.Linear(16, 4), nn.Linear(4, num_classes))
 
 
 def _checkpointer(tmp_path, model=None):
@@ -41,7 +41,7 @@ def test_non_finite_weights_are_not_saved(tmp_path):
     checkpointer.save("model_0000009")
     with torch.no_grad():
         model.backbone.weight[0, 0] = float("nan")
-    with pytest.raises(NonFiniteWeightsError, match=r"1 of 4 tensors.*backbone\.weight") as e:
+    with pytest.raises(NonFiniteWeightsError, match=r"1 of 6 tensors.*backbone\.weight") as e:
         checkpointer.save("model_0000019")
     assert "last good checkpoint is " + os.path.join(str(tmp_path), "model_0000009.pth") in str(
         e.value
@@ -84,13 +84,20 @@ def test_resume_with_no_readable_checkpoint_names_them(tmp_path):
 
 
 def test_weights_of_another_model_are_refused_a_new_class_count_is_not(tmp_path):
-    torch.save({"model": Detector().state_dict()}, tmp_path / "ours.pth")
+    state = Detector().state_dict()
+    torch.save({"model": state}, tmp_path / "ours.pth")
     torch.save({"model": {"other.weight": torch.zeros(3)}}, tmp_path / "other.pth")
-    # Another class count: only the class layer (51 of 323 elements) is left out.
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}  # 272 of 355
+    torch.save({"model": backbone}, tmp_path / "backbone.pth")
+    # Another class count: only the class layer (15 of 355 elements) is left out.
     model = refuse_partial_weights(Detector(num_classes=2))
     DetectionCheckpointer(model).load(str(tmp_path / "ours.pth"))
-    with pytest.raises(WeightsMismatchError, match=r"cover only 0% .*4 of 4 parameter"):
+    with pytest.raises(WeightsMismatchError, match=r"cover 0% of its parameters \(6 of 6"):
         DetectionCheckpointer(refuse_partial_weights(Detector())).load(str(tmp_path / "other.pth"))
+    with pytest.raises(WeightsMismatchError, match=r"leave its head untrained and cover 77%"):
+        DetectionCheckpointer(refuse_partial_weights(Detector())).load(
+            str(tmp_path / "backbone.pth")
+        )
     # Without the check, Detectron2 loads nothing and says so only in the log.
     DetectionCheckpointer(Detector()).load(str(tmp_path / "other.pth"))
 

@@ -35,8 +35,8 @@ def test_weights_turning_nan_are_never_saved_and_resume_continues(tmp_path, env)
     )
     out = tmp_path / "out"
     # Checkpoints after iterations 1, 3, 5, ...; the weights turn NaN in iteration 5.
-    args = ["--config-file", config, *lazy_overrides(out, 8, checkpoint_period=2)]
-    result = run_script("train_net.py", args, env)
+    overrides = lazy_overrides(out, 8, checkpoint_period=2)
+    result = run_script("train_net.py", ["--config-file", config, *overrides], env)
     assert result.returncode != 0
     assert "Not saving checkpoint 'model_0000005'" in result.stderr
     assert f"The last good checkpoint is {out / 'model_0000003.pth'}" in result.stderr
@@ -45,8 +45,9 @@ def test_weights_turning_nan_are_never_saved_and_resume_continues(tmp_path, env)
     assert saved == ["model_0000001.pth", "model_0000003.pth"]
     assert all(_all_finite(out / f) for f in saved)
 
-    resumed = ["--resume", "model.at_call=-1"]  # the cause fixed, as a user would
-    log = check_ok(run_script("train_net.py", [*args, *resumed], env))
+    # The cause fixed, as a user would.
+    resumed = ["--config-file", config, "--resume", *overrides, "model.at_call=-1"]
+    log = check_ok(run_script("train_net.py", resumed, env))
     assert "Starting training from iteration 4" in log
     assert _all_finite(out / "model_final.pth")
 

@@ -32,7 +32,9 @@ def trained(tmp_path_factory):
 def test_training_on_own_data_skips_and_reports_every_bad_entry(trained):
     train, val, out = trained["train"], trained["val"], trained["out"]
     log_file = (out / "log.txt").read_text()  # everything below is in the log file
-    assert "model.num_classes: 8 -> 3, the number of categories in" in log_file
+    assert f"Dataset {train.spec('train')} registered as" in log_file
+    assert "3 classes ['square', 'triangle', 'disc']" in log_file
+    assert "model.num_classes = 3: the number of categories in the json" in log_file
     # Training set: 3 bad boxes dropped, 1 image without annotations removed.
     assert "dropped 3 degenerate, non-finite or fully outside box(es)" in log_file
     removed = train.num_images_without_annotations  # at least the one without annotations
@@ -73,8 +75,26 @@ def test_missing_or_foreign_weights_are_refused(trained):
     result = run_script(
         "train_net.py", ["--config-file", CENTERNET, "--eval-only", *dataset, foreign], env
     )
-    assert result.returncode != 0 and "The weights cover only" in result.stderr
+    assert result.returncode != 0
+    assert "not weights of this CenterNet: they leave its head untrained" in result.stderr
     no_weights = ["--config-file", FCOS, *dataset, "--output", out / "d"]
     result = run_script("tools/demo.py", no_weights, env)
     assert result.returncode != 0 and "no weights to predict with" in result.stderr
     check_ok(run_script("tools/demo.py", [*no_weights, "--random-weights"], env))
+
+
+@pytest.mark.slow
+def test_fine_tuning_with_another_class_count_reinitializes_the_class_layers(trained):
+    """From the 3-class model to the embedded set's 8 classes: all but the class layers load,
+    and the log names them."""
+    out = trained["out"]
+    args = [
+        "--config-file",
+        FCOS,
+        f"train.init_checkpoint={out / 'model_final.pth'}",
+        *lazy_overrides(out / "fine_tuned", 2),
+    ]
+    check_ok(run_script("train_net.py", args, trained["env"]))
+    log_file = (out / "fine_tuned" / "log.txt").read_text()
+    assert "Skip loading parameter 'head.cls_score.weight'" in log_file
+    assert "not found in the checkpoint:\nhead.cls_score.{bias, weight}\n" in log_file

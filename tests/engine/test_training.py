@@ -11,61 +11,35 @@ import time
 
 import pytest
 import torch
+from train_net_testing import (
+    REPO,
+    check_ok,
+    lazy_overrides,
+    run_script,
+    subprocess_env,
+)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAZY_CONFIG = os.path.join(REPO, "configs", "baselines", "fcos_R_18_FPN_shapes.py")
 RETINANET_CONFIG = os.path.join(REPO, "configs", "baselines", "retinanet_R_18_FPN_shapes.py")
-TINY_TRAIN, TINY_VAL = "anchorfree_shapes_tiny_train", "anchorfree_shapes_tiny_val"
-
-
-def lazy_overrides(output_dir, max_iter, checkpoint_period=1000, batch_size=2):
-    return [
-        f"train.output_dir={output_dir}",
-        f"train.max_iter={max_iter}",
-        f"train.eval_period={max_iter}",
-        f"train.checkpointer.period={checkpoint_period}",
-        "train.log_period=1",
-        "train.seed=1",
-        f"dataloader.train.dataset.names={TINY_TRAIN}",
-        f"dataloader.test.dataset.names={TINY_VAL}",
-        f"dataloader.train.total_batch_size={batch_size}",
-        "dataloader.train.num_workers=0",
-        "dataloader.test.num_workers=0",
-    ]
 
 
 def run_train_net(args, env, timeout=300, **kwargs):
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "train_net.py"), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
+    return run_script("train_net.py", args, env, timeout=timeout, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """Environment for subprocesses: a private dataset cache, two threads per process."""
-    cache = tmp_path_factory.mktemp("datasets")
-    return dict(os.environ, ANCHORFREE_DATASETS=str(cache), OMP_NUM_THREADS="1")
-
-
-def _check(result):
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result.stdout + result.stderr
+    return subprocess_env(str(tmp_path_factory.mktemp("datasets")))
 
 
 @pytest.mark.slow
 def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
     out = tmp_path / "lazy"
-    log = _check(run_train_net(["--config-file", LAZY_CONFIG, *lazy_overrides(out, 3)], env))
+    log = check_ok(run_train_net(["--config-file", LAZY_CONFIG, *lazy_overrides(out, 3)], env))
     assert (out / "model_final.pth").is_file()
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
     assert (out / "metrics.json").is_file() and (out / "last_checkpoint").is_file()
-    log = _check(
+    log = check_ok(
         run_train_net(
             [
                 "--config-file",
@@ -83,7 +57,7 @@ def test_lazy_config_trains_evaluates_and_evaluates_again(tmp_path, env):
 @pytest.mark.slow
 def test_retinanet_baseline_trains(tmp_path, env):
     out = tmp_path / "retinanet"
-    log = _check(run_train_net(["--config-file", RETINANET_CONFIG, *lazy_overrides(out, 2)], env))
+    log = check_ok(run_train_net(["--config-file", RETINANET_CONFIG, *lazy_overrides(out, 2)], env))
     assert (out / "model_final.pth").is_file()
     assert "copypaste: AP,AP50,AP75,APs,APm,APl" in log
 
@@ -161,7 +135,7 @@ def test_resume_after_kill_continues_iteration_optimizer_and_schedule(tmp_path, 
         "--resume",
         *lazy_overrides(out, killed_at["iteration"] + 3, checkpoint_period=3),
     ]
-    log = _check(run_train_net(resume_args, env))
+    log = check_ok(run_train_net(resume_args, env))
     assert f"Starting training from iteration {killed_at['iteration'] + 1}" in log
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)
     assert final["iteration"] == killed_at["iteration"] + 2
@@ -191,7 +165,7 @@ def test_two_cpu_processes_train_with_identical_weights(tmp_path, env):
         text=True,
         timeout=400,
     )
-    _check(result)
+    check_ok(result)
     weights = [torch.load(out / f"rank{r}.pth", map_location="cpu") for r in range(2)]
     saved = torch.load(out / "model_final.pth", map_location="cpu", weights_only=False)["model"]
     assert weights[0].keys() == weights[1].keys() == saved.keys()

@@ -31,7 +31,13 @@ from anchorfree.data.coco_datasets import (
 
 from detectron2.data import MetadataCatalog
 
-__all__ = ["DATASETS_KEY", "apply_datasets", "dataset_override", "is_datasets_key"]
+__all__ = [
+    "DATASETS_KEY",
+    "apply_datasets",
+    "dataset_override",
+    "is_datasets_key",
+    "log_datasets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +136,21 @@ def apply_datasets(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
     if "train" in registered and "test" not in registered:
         _check_test_set_classes(cfg, spec, classes)
     _set_class_count(cfg, classes, spec.json_file, overrides)
+
+
+def log_datasets(cfg: DictConfig) -> None:
+    """Log what the ``datasets`` section of a loaded config resolved to (for ``log.txt``: the
+    config is loaded before the run's logging is set up): each dataset's files and classes,
+    and the class count the model got."""
+    section = cfg.get(DATASETS_KEY)
+    if not section:
+        return
+    for role, text in section.items():
+        if text:
+            spec = parse_dataset_spec(f"{role}={text}")
+            classes = list(MetadataCatalog.get(spec.name).thing_classes)
+            logger.info(
+                f"Dataset {spec} registered as '{spec.name}': {len(classes)} classes {classes}."
+            )
+    for key in _model_class_count_keys(cfg.model):
+        logger.info(f"{key} = {OmegaConf.select(cfg, key)}: the number of categories in the json.")

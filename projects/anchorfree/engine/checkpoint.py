@@ -131,23 +131,31 @@ class CheckedCheckpointer(DetectionCheckpointer):
 def refuse_partial_weights(model: nn.Module) -> nn.Module:
     """
     Make every ``model.load_state_dict`` (Detectron2's checkpointers and ``DefaultPredictor``
-    call it with ``strict=False``) raise :class:`WeightsMismatchError` when more than
-    ``MAX_MISSING_FRACTION`` of the model's parameter elements are missing from the state dict
-    (keys with the wrong shape count as missing). Returns ``model``.
+    call it with ``strict=False``) raise :class:`WeightsMismatchError` when the weights leave
+    the model untrained in a way no prediction survives: more than ``MAX_MISSING_FRACTION`` of
+    its parameter elements missing, or every parameter of one of its top-level parts (the head
+    of another detector's checkpoint, or of a backbone-only file). Keys with the wrong shape
+    count as missing, so a checkpoint with another class count passes (only the class layers
+    are missing). Returns ``model``.
     """
     sizes = {name: p.numel() for name, p in model.named_parameters()}
     total = sum(sizes.values())
+    parts: Dict[str, List[str]] = {}
+    for name in sizes:
+        parts.setdefault(name.split(".")[0], []).append(name)
 
     def check(module: nn.Module, incompatible) -> None:
-        missing = [k for k in incompatible.missing_keys if k in sizes]
+        missing = {k for k in incompatible.missing_keys if k in sizes}
         missing_size = sum(sizes[k] for k in missing)
-        if total and missing_size > MAX_MISSING_FRACTION * total:
+        untrained = [part for part, names in parts.items() if missing.issuperset(names)]
+        if (total and missing_size > MAX_MISSING_FRACTION * total) or untrained:
+            what = f"leave its {', '.join(untrained)} untrained and " if untrained else ""
             raise WeightsMismatchError(
-                f"The weights cover only {100 * (1 - missing_size / total):.0f}% of the "
-                f"{type(model).__name__}'s parameters ({len(missing)} of {len(sizes)} "
-                f"parameter tensors missing, e.g. {', '.join(missing[:3])}): they are not "
-                "weights of this model (another detector's checkpoint, or a backbone-only "
-                "file?)."
+                f"These weights are not weights of this {type(model).__name__}: they "
+                f"{what}cover {100 * (1 - missing_size / total):.0f}% of its parameters "
+                f"({len(missing)} of {len(sizes)} parameter tensors missing, e.g. "
+                f"{', '.join(sorted(missing)[:3])}). Another detector's checkpoint, or a "
+                "backbone-only file?"
             )
 
     model.register_load_state_dict_post_hook(check)

@@ -187,6 +187,7 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
     checkpointer.resume_or_load(train.init_checkpoint, resume=resume)
     # The checkpoint records the iteration that had just finished.
     start_iter = trainer.iter + 1 if resume and checkpointer.has_checkpoint() else 0
+    _check_same_start(start_iter, train.output_dir)
     if start_iter >= train.max_iter:
         logger.info(
             f"Checkpoint is at iteration {start_iter}, max_iter is {train.max_iter}: "
@@ -199,6 +200,21 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
             if train_loader.skipped:
                 logger.warning(train_loader.summary())
     return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _check_same_start(start_iter: int, output_dir: str) -> None:
+    """Every process must resume at the same iteration: each reads the last checkpoint of its
+    own ``output_dir``, and only the main process writes checkpoints, so machines that do not
+    share that directory would start apart and wait for each other until the timeout."""
+    if comm.get_world_size() == 1:
+        return
+    starts = comm.all_gather(start_iter)
+    if len(set(starts)) > 1:
+        raise RuntimeError(
+            f"--resume: the processes would start at different iterations ({starts}, by rank), "
+            f"since each reads the last checkpoint in its own train.output_dir ({output_dir}). "
+            "With several machines, put train.output_dir on storage that all of them share."
+        )
 
 
 def load_for_evaluation(cfg: DictConfig, model: nn.Module, resume: bool) -> None:
