@@ -16,9 +16,9 @@ from anchorfree.engine.training import do_train
 from detectron2.utils import comm
 
 
-def main(config_file, overrides, output_dir):
+def main(config_file, overrides, output_dir, resume):
     cfg = load_config(config_file, overrides)
-    model = do_train(cfg, resume=False)
+    model = do_train(cfg, resume=resume)
     torch.save(model.state_dict(), os.path.join(output_dir, f"rank{comm.get_rank()}.pth"))
 
 
@@ -30,6 +30,7 @@ if __name__ == "__main__":
     parser.add_argument("--dist-url", default="auto")
     parser.add_argument("--config-file")
     parser.add_argument("--output-dir")
+    parser.add_argument("--resume", action="store_true")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     launch(
@@ -38,5 +39,5 @@ if __name__ == "__main__":
         num_machines=args.num_machines,
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
-        args=(args.config_file, args.opts, args.output_dir),
+        args=(args.config_file, args.opts, args.output_dir, args.resume),
     )

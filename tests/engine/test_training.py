@@ -191,15 +191,15 @@ def test_several_machines_need_machine_0s_address(env):
     )
 
 
-@pytest.mark.slow
-def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
-    """Two machine ranks of one process each, as Detectron2's launcher runs them on a cluster;
-    each is its own session, so that a timeout kills it with the worker it spawned."""
+def _run_two_machines(tmp_path, env, max_iter, resume=False):
+    """Two machine ranks of one process each, as Detectron2's launcher runs them on a cluster,
+    each with its own output directory; each is its own session, so that a timeout kills it
+    with the worker it spawned. Returns ``[(output_dir, console_text, returncode)]``."""
     dist_url = f"tcp://127.0.0.1:{_free_port()}"
     machines = []
     for rank in range(2):
         out = tmp_path / f"machine{rank}"
-        out.mkdir()
+        out.mkdir(exist_ok=True)
         log = open(out / "console.log", "w")
         command = [
             sys.executable,
@@ -216,7 +216,8 @@ def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
             LAZY_CONFIG,
             "--output-dir",
             str(out),
-            *lazy_overrides(out, 3, checkpoint_period=2),
+            *(["--resume"] if resume else []),
+            *lazy_overrides(out, max_iter, checkpoint_period=2),
         ]
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -232,9 +233,14 @@ def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             log.close()
-    for rank, (out, _, process) in enumerate(machines):
-        console = (out / "console.log").read_text()
-        assert process.returncode == 0, f"machine {rank}:\n{console[-5000:]}"
+    return [(out, (out / "console.log").read_text(), p.returncode) for out, _, p in machines]
+
+
+@pytest.mark.slow
+def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
+    machines = _run_two_machines(tmp_path, env, max_iter=3)
+    for rank, (_, console, returncode) in enumerate(machines):
+        assert returncode == 0, f"machine {rank}:\n{console[-5000:]}"
 
     (machine0, _, _), (machine1, _, _) = machines
     weights = [
@@ -253,3 +259,12 @@ def test_two_machines_over_loopback_train_with_identical_weights(tmp_path, env):
         "model_final.pth",
     ]
     assert not list(machine1.glob("*checkpoint*")) and not list(machine1.glob("model_*.pth"))
+
+    # Resuming without shared storage: machine 1 has no checkpoint of its own. Both stop with
+    # the reason, instead of starting apart and waiting for each other until the timeout.
+    for rank, (_, console, returncode) in enumerate(
+        _run_two_machines(tmp_path, env, max_iter=5, resume=True)
+    ):
+        assert returncode != 0, f"machine {rank}:\n{console[-3000:]}"
+        assert "would start at different iterations ([3, 0], by rank)" in console
+        assert "put train.output_dir on storage that all of them share" in console
