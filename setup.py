@@ -3,6 +3,8 @@
 
 from setuptools import find_packages, setup
 
+EXPORT_REQUIRES = ["onnx", "onnxscript", "onnxruntime"]
+
 setup(
     name="anchorfree-d2",
     version="0.1.0",
@@ -26,5 +28,9 @@ setup(
         "Pillow",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={
+        # tools/export_model.py (ONNX) and anchorfree.export.ExportedPredictor (ONNX Runtime).
+        "export": EXPORT_REQUIRES,
+        "test": ["pytest", "ruff", *EXPORT_REQUIRES],
+    },
 )

@@ -144,3 +144,12 @@ class CenterNet(HeatmapDetector):
             self.heatmap_probs(outputs.heatmap), outputs.wh, outputs.offset, len(image_sizes)
         )
         return self.postprocessor(scores, wh, offset, self.stride, image_sizes)
+
+    def decode_graph(
+        self, outputs: CenterNetOutputs, image_size: Tuple[int, int], *, flip: bool = False
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        scores, wh, offset = self.heatmap_probs(outputs.heatmap), outputs.wh, outputs.offset
+        if flip:
+            scores, wh, offset = merge_flipped(scores, wh, offset, 1)
+        boxes, peaks = self.postprocessor.peak_boxes(scores, wh, offset, self.stride)
+        return self.postprocessor.select(boxes[0], peaks.scores[0], peaks.classes[0], image_size)

@@ -25,9 +25,9 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+from anchorfree.modeling.graph_ops import class_aware_nms, clip_boxes
+from anchorfree.modeling.peaks import Peaks, gather_at, suppress_non_peaks, topk_peaks
 
-from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
 __all__ = ["CenterNetPostprocessor", "boxes_from_centers", "merge_flipped"]
@@ -124,6 +124,27 @@ class CenterNetPostprocessor:
             Per image, ``Instances`` with ``pred_boxes`` (input pixels), ``scores`` and
             ``pred_classes``, best first, at most ``topk``.
         """
+        boxes, peaks = self.peak_boxes(scores, wh, offset, stride)
+        results = []
+        for i, image_size in enumerate(image_sizes):
+            image_boxes, image_scores, image_classes = self.select(
+                boxes[i], peaks.scores[i], peaks.classes[i], image_size
+            )
+            results.append(
+                Instances(
+                    image_size,
+                    pred_boxes=Boxes(image_boxes),
+                    scores=image_scores,
+                    pred_classes=image_classes,
+                )
+            )
+        return results
+
+    def peak_boxes(
+        self, scores: Tensor, wh: Tensor, offset: Tensor, stride: int
+    ) -> Tuple[Tensor, Peaks]:
+        """The ``K`` best peaks of each image (arguments as :meth:`__call__`) and their
+        ``[N, K, 4]`` boxes in input pixels."""
         peaks = topk_peaks(suppress_non_peaks(scores, self.peak_kernel), self.topk)
         boxes = boxes_from_centers(
             peaks.xs,
@@ -132,26 +153,17 @@ class CenterNetPostprocessor:
             gather_at(offset, peaks.ys, peaks.xs),
             stride,
         )
-        results = []
-        for i, image_size in enumerate(image_sizes):
-            keep = peaks.scores[i] > self.score_thresh
-            image_boxes = Boxes(boxes[i][keep])
-            image_boxes.clip(image_size)
-            image_scores = peaks.scores[i][keep]
-            image_classes = peaks.classes[i][keep]
-            if self.nms:
-                kept = batched_nms(image_boxes.tensor, image_scores, image_classes, self.nms_thresh)
-                image_boxes, image_scores, image_classes = (
-                    image_boxes[kept],
-                    image_scores[kept],
-                    image_classes[kept],
-                )
-            results.append(
-                Instances(
-                    image_size,
-                    pred_boxes=image_boxes,
-                    scores=image_scores,
-                    pred_classes=image_classes,
-                )
-            )
-        return results
+        return boxes, peaks
+
+    def select(
+        self, boxes: Tensor, scores: Tensor, classes: Tensor, image_size: Tuple[int, int]
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """One image's detections from its peaks (``[K, 4]``, ``[K]``, ``[K]``): those above
+        ``score_thresh``, clipped to ``image_size``, optionally through NMS. Tensor operations
+        only: it is also the end of the exported graph."""
+        keep = scores > self.score_thresh
+        boxes, scores, classes = clip_boxes(boxes[keep], image_size), scores[keep], classes[keep]
+        if self.nms:
+            kept = class_aware_nms(boxes, scores, classes, self.nms_thresh, image_size)
+            boxes, scores, classes = boxes[kept], scores[kept], classes[kept]
+        return boxes, scores, classes

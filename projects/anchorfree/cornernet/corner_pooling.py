@@ -78,11 +78,40 @@ def _scan_max(x: Tensor, dim: int, reverse: bool) -> Tensor:
     README). Along the innermost dimension a slice loop's slices are strided, and it measures
     slower than cummax. On CUDA,
     ``torch.cummax`` is one parallel scan kernel, where the slice loop would launch a few
-    kernels per position.
+    kernels per position. In a graph: for ONNX export (which has no cumulative max),
+    :func:`_doubling_scan_max`; for TorchScript tracing, cummax (a traced slice loop would
+    fix the length).
     """
-    if x.device.type == "cpu" and x.stride(dim) != 1:
+    if torch.compiler.is_exporting():
+        return _doubling_scan_max(x, dim, reverse)
+    if x.device.type == "cpu" and x.stride(dim) != 1 and not torch.jit.is_tracing():
         return _SliceScanMax.apply(x, dim, reverse)
     return _cummax_scan_max(x, dim, reverse)
+
+
+# The longest axis _doubling_scan_max scans correctly: 2048 cells, 8192 pixels at stride 4.
+MAX_GRAPH_SCAN_LENGTH = 2048
+
+
+def _doubling_scan_max(x: Tensor, dim: int, reverse: bool) -> Tensor:
+    """
+    :func:`_scan_max` in a fixed number of whole-tensor steps, for graphs whose axis lengths
+    are inputs: after the step with shift ``s``, each position holds the max of the ``2s``
+    positions ending at it (Hillis-Steele), so ``log2(MAX_GRAPH_SCAN_LENGTH)`` steps cover any
+    length up to it; shifts beyond the length only bring in the ``-inf`` padding. The same
+    values as cummax (a max is exact).
+    """
+    if reverse:
+        x = x.flip(dim)
+    length = x.shape[dim]
+    # F.pad counts dimensions from the last: (left, right) of the last, then of the one before.
+    before_last = [0, 0] * (x.dim() - 1 - dim)
+    shift = 1
+    while shift < MAX_GRAPH_SCAN_LENGTH:
+        shifted = F.pad(x, before_last + [shift, 0], value=float("-inf")).narrow(dim, 0, length)
+        x = torch.maximum(x, shifted)
+        shift *= 2
+    return x.flip(dim) if reverse else x
 
 
 def _cummax_scan_max(x: Tensor, dim: int, reverse: bool) -> Tensor:

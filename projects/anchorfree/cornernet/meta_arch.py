@@ -146,3 +146,15 @@ class CornerNet(HeatmapDetector):
             )
         ]
         return [self.postprocessor.select(c, size) for c, size in zip(merged, image_sizes)]
+
+    def decode_graph(
+        self, outputs: CornerPredictions, image_size: Tuple[int, int], *, flip: bool = False
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The valid corner pairs of one image (see :meth:`HeatmapDetector.decode_graph`),
+        before the suppression: soft-NMS is a loop of data-dependent length with no graph form,
+        so an exported CornerNet ends here and ``postprocessor.select`` runs after it."""
+        candidates = self.postprocessor.decode(self._with_probs(outputs), self.stride)
+        merged = candidates[0]
+        if flip:
+            merged = merge_candidates(merged, flip_candidates(candidates[1], image_size[1]))
+        return merged.boxes, merged.scores, merged.classes

@@ -30,6 +30,7 @@ from typing import List, NamedTuple, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.graph_ops import min_size
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
 
 from detectron2.layers import batched_nms
@@ -142,9 +143,10 @@ class CornerNetPostprocessor:
         # Probabilities are positive: -1 marks rejected pairs.
         scores = scores.masked_fill(~valid, -1.0).flatten(1)
         num_br = br.scores.shape[1]
-        top_scores, top_pairs = scores.topk(min(self.max_candidates, scores.shape[1]), dim=1)
+        top_scores, top_pairs = scores.topk(min_size(self.max_candidates, scores.shape[1]), dim=1)
         tl_index = torch.div(top_pairs, num_br, rounding_mode="floor")
-        br_index = top_pairs % num_br
+        # Not ``top_pairs % num_br``: the ONNX exporter cannot take a remainder by a graph value.
+        br_index = top_pairs - tl_index * num_br
         boxes = torch.stack(
             [
                 tl_x.gather(1, tl_index),

@@ -166,6 +166,30 @@ class AnchorFreeFCOS(DenseDetector):
             image_sizes,
         )
 
+    def decode_graph(
+        self, predictions, image_size: Tuple[int, int]
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """
+        The detections of one image from :meth:`forward_raw` outputs (a batch of that image),
+        as ``(boxes [D, 4], scores [D], classes [D])`` in the pixels of its unpadded
+        ``image_size``, with tensor operations only: the end of the exported graph
+        (:mod:`anchorfree.export`).
+        """
+        pred_logits, pred_box, pred_ctrness = self._transpose_dense_predictions(
+            predictions, [self.num_classes, 4, 1]
+        )
+        points = compute_points(
+            [p.shape[-2:] for p in predictions[0]], self.strides, predictions[0][0].device
+        )
+        return self.postprocessor.select_graph(
+            points,
+            self.strides,
+            [x[0] for x in pred_logits],
+            [x[0] for x in pred_box],
+            [x[0] for x in pred_ctrness],
+            image_size,
+        )
+
     @torch.no_grad()
     def inference(self, images: ImageList) -> List[Instances]:
         """Detections in the coordinates of the (unpadded) preprocessed images."""

@@ -14,6 +14,8 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from anchorfree.modeling.graph_ops import class_aware_nms, clip_boxes, min_size
+
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
@@ -118,3 +120,48 @@ class FCOSPostprocessor:
             scores=torch.sqrt(scores[keep]),
             pred_classes=classes[keep],
         )
+
+    def select_graph(
+        self,
+        points: Sequence[Tensor],
+        strides: Sequence[int],
+        logits: Sequence[Tensor],
+        box: Sequence[Tensor],
+        ctrness: Sequence[Tensor],
+        image_size: Tuple[int, int],
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """
+        One image's detections with tensor operations only, for the exported graph
+        (``boxes``, ``scores``, ``classes``). Per level, as :meth:`__call__` takes them: it
+        thresholds, then ranks the survivors only where there are more than
+        ``topk_candidates`` (a branch on the data, which a graph cannot hold); here every
+        (point, class) pair is ranked, with those under the threshold marked -1, the top
+        ``topk_candidates`` kept and the marked ones dropped - the same candidates.
+
+        Args:
+            points, strides: as :meth:`__call__`.
+            logits, box, ctrness: per level, ``(R_l, num_classes)``, ``(R_l, 4)``,
+                ``(R_l, 1)`` of the one image.
+            image_size: ``(height, width)`` to clip to.
+        """
+        all_boxes, all_scores, all_classes = [], [], []
+        for points_l, stride, logits_l, box_l, ctr_l in zip(points, strides, logits, box, ctrness):
+            num_classes = logits_l.shape[1]
+            scores = logits_l.sigmoid() * ctr_l.sigmoid()
+            scores = scores.masked_fill(logits_l <= self._logit_thresh, -1.0).flatten()
+            scores, index = scores.topk(min_size(self.topk_candidates, scores.shape[0]))
+            kept = scores >= 0
+            scores, index = scores[kept], index[kept]
+            point_idx = torch.div(index, num_classes, rounding_mode="floor")
+            distances = box_l[point_idx]
+            if self.normalize_by_stride:
+                distances = distances * stride
+            all_boxes.append(boxes_from_ltrb(points_l[point_idx], distances))
+            all_scores.append(scores)
+            all_classes.append(index - point_idx * num_classes)
+        boxes = clip_boxes(torch.cat(all_boxes), image_size)
+        scores = torch.cat(all_scores)
+        classes = torch.cat(all_classes)
+        keep = class_aware_nms(boxes, scores, classes, self.nms_thresh, image_size)
+        keep = keep[: self.max_detections_per_image]
+        return boxes[keep], torch.sqrt(scores[keep]), classes[keep]

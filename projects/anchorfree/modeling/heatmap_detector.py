@@ -208,3 +208,14 @@ class HeatmapDetector(nn.Module):
 
     def decode_flipped(self, outputs, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
         raise NotImplementedError
+
+    def decode_graph(
+        self, outputs, image_size: Tuple[int, int], *, flip: bool = False
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """
+        The detections of one image from :meth:`forward_raw` outputs (of that image, followed
+        by its mirror image with ``flip``), as ``(boxes [D, 4], scores [D], classes [D])`` in
+        the pixels of the unpadded image of ``image_size``, with tensor operations only: the
+        end of the exported graph (:mod:`anchorfree.export`).
+        """
+        raise NotImplementedError

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .graph_ops import min_size
+
 __all__ = ["Peaks", "gather_at", "gather_cells", "suppress_non_peaks", "topk_peaks"]
 
 
@@ -63,16 +65,18 @@ def topk_peaks(scores: Tensor, k: int) -> Peaks:
         k: peaks per image; clipped to ``C*H*W``.
     """
     n, c, h, w = scores.shape
-    k_per_class = min(k, h * w)
+    k_per_class = min_size(k, h * w)
     class_scores, class_cells = scores.reshape(n, c, h * w).topk(k_per_class, dim=2)
-    k_total = min(k, c * k_per_class)
+    k_total = min_size(k, c * k_per_class)
     top_scores, top_index = class_scores.reshape(n, c * k_per_class).topk(k_total, dim=1)
     cells = class_cells.reshape(n, c * k_per_class).gather(1, top_index)
+    ys = torch.div(cells, w, rounding_mode="floor")
     return Peaks(
         scores=top_scores,
         classes=torch.div(top_index, k_per_class, rounding_mode="floor"),
-        ys=torch.div(cells, w, rounding_mode="floor"),
-        xs=cells % w,
+        ys=ys,
+        # Not ``cells % w``: the ONNX exporter cannot take a remainder by the graph's width.
+        xs=cells - ys * w,
     )
 
 

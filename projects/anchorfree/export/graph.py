@@ -1,0 +1,63 @@
+"""
+The exported computation: one image in, its detections out, every step a tensor operation.
+
+:class:`ExportableDetector` wraps any detector of this project around its public inference
+interface (``forward_raw`` and ``decode_graph``):
+
+* input ``image``: ``[3, H, W]`` float32, pixel values 0-255 in the detector's input format
+  (the channel order of the config's ``image_format``), already resized as the config's test
+  transform resizes (the predictor of :mod:`anchorfree.export.runtime` does both); ``H`` and
+  ``W`` are graph inputs;
+* in the graph: normalization with the model's ``pixel_mean``/``pixel_std``, padding (right
+  and bottom, zeros after normalization, as ``ImageList.from_tensors``) to the backbone's
+  ``size_divisibility``, the flip test where the detector has it on, the network, and the
+  decoding: CenterNet's peak extraction and top-K (and optional NMS), FCOS's per-level top-k,
+  box decoding and class-aware NMS, CornerNet's corner top-K and K x K pairing;
+* outputs ``boxes [D, 4]`` (XYXY, pixels of the input image), ``scores [D]``, ``classes [D]``
+  (int64). For CornerNet they are the candidate pairs before soft-NMS, which has no graph form
+  (a loop whose length depends on the data): the predictor then runs the detector's own
+  ``postprocessor.select`` on them.
+"""
+
+from typing import Tuple
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from detectron2.structures import ImageList
+
+__all__ = ["ExportableDetector"]
+
+
+def _pad_to_multiple(x: Tensor, divisibility: int) -> Tensor:
+    """``[..., H, W]`` padded right and bottom with zeros to multiples of ``divisibility``."""
+    if divisibility <= 1:
+        return x
+    height, width = x.shape[-2:]
+    # Rounded up by integer division: the exporter cannot take a remainder of a graph value.
+    padded_height = (height + divisibility - 1) // divisibility * divisibility
+    padded_width = (width + divisibility - 1) // divisibility * divisibility
+    return F.pad(x, (0, padded_width - width, 0, padded_height - height))
+
+
+class ExportableDetector(nn.Module):
+    """A detector of this project as one graph from a ``[3, H, W]`` image to
+    ``(boxes, scores, classes)`` (see the module doc). The detector is put in eval mode."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector.eval()
+        # The flip test of the heatmap detectors; FCOS has none.
+        self.flip = bool(getattr(detector, "flip_test", False))
+
+    def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        detector = self.detector
+        height, width = image.shape[-2:]
+        normalized = (image - detector.pixel_mean) / detector.pixel_std
+        batch = _pad_to_multiple(normalized, detector.backbone.size_divisibility)[None]
+        if not self.flip:
+            return detector.decode_graph(
+                detector.forward_raw(ImageList(batch, [(height, width)])), (height, width)
+            )
+        outputs = detector.forward_raw(ImageList(batch, [(height, width)]), flip=True)
+        return detector.decode_graph(outputs, (height, width), flip=True)

@@ -1,0 +1,167 @@
+"""Exported detectors (ONNX Runtime, TorchScript) against the eager ones, through the two
+predictors as a user runs them: the same classes, boxes within 1e-3 px (relative 1e-4), scores
+within 1e-4, on several input sizes (odd ones too, which the graph pads itself)."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import anchorfree  # noqa: F401
+import anchorfree.data  # noqa: F401
+from anchorfree.config import get_predictor_cfg, load_config
+from anchorfree.engine import Predictor, do_train
+from anchorfree.export import ExportedPredictor, export_detector
+from anchorfree.export.graph import ExportableDetector
+
+from detectron2.config import instantiate
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = {
+    "fcos": "configs/FCOS/fcos_narrow_FPN_shapes_demo.py",
+    "centernet": "configs/CenterNet/centernet_narrow_FPN_P2_shapes_demo.py",
+    "cornernet": "configs/CornerNet/cornernet_hourglass_small_shapes.py",
+}
+# A random FCOS scores below its display threshold: decode every candidate.
+OVERRIDES = {"fcos": ["model.postprocessor.score_thresh=0.0"], "centernet": [], "cornernet": []}
+SIZES = [(200, 249), (97, 131), (333, 256)]  # (H, W) of the images given to the predictors
+
+
+def _images():
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in SIZES]
+
+
+def _export(config, weights, export_format, tmp_path, overrides=()):
+    opts = [f"train.init_checkpoint={weights}", *overrides]
+    cfg = load_config(os.path.join(REPO, config), opts)
+    model = instantiate(cfg.model)
+    model.load_state_dict(torch.load(weights, weights_only=False)["model"])
+    export_detector(cfg, model, export_format, str(tmp_path / export_format))
+    eager = Predictor(get_predictor_cfg(os.path.join(REPO, config), opts))
+    return eager, ExportedPredictor(str(tmp_path / export_format))
+
+
+def _close(a, b, atol, rtol):
+    return bool(((a - b).abs() <= atol + rtol * b.abs()).all())
+
+
+def assert_same_detections(
+    boxes, scores, classes, expected_boxes, expected_scores, expected_classes
+):
+    """The same detections up to the order of equal scores: each expected one has its own
+    match of the same class, box within 1e-3 px (relative 1e-4), score within 1e-4."""
+    assert len(scores) == len(expected_scores)
+    unmatched = list(range(len(scores)))
+    for i in expected_scores.argsort(descending=True).tolist():
+        match = next(
+            (
+                j
+                for j in unmatched
+                if int(classes[j]) == int(expected_classes[i])
+                and _close(scores[j], expected_scores[i], 1e-4, 0)
+                and _close(boxes[j], expected_boxes[i], 1e-3, 1e-4)
+            ),
+            None,
+        )
+        assert match is not None, (
+            f"no match for {expected_boxes[i].tolist()} class {int(expected_classes[i])} "
+            f"score {float(expected_scores[i])}"
+        )
+        unmatched.remove(match)
+
+
+def _same_instances(got, expected):
+    assert got.image_size == expected.image_size
+    assert_same_detections(
+        got.pred_boxes.tensor,
+        got.scores,
+        got.pred_classes,
+        expected.pred_boxes.tensor,
+        expected.scores,
+        expected.pred_classes,
+    )
+
+
+def _check_predictors(eager, exported):
+    for image in _images():
+        expected = eager(image)["instances"]
+        assert len(expected) > 0
+        _same_instances(exported(image)["instances"], expected)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Each detector trained briefly on the tiny embedded split (its scores and boxes then
+    vary as a trained model's do), as checkpoint paths."""
+    root = tmp_path_factory.mktemp("trained")
+    checkpoints = {}
+    for detector, config in CONFIGS.items():
+        cfg = load_config(
+            os.path.join(REPO, config),
+            [
+                f"train.output_dir={root / detector}",
+                "train.max_iter=40",
+                "train.eval_period=0",
+                "train.checkpointer.period=1000",
+                "train.seed=1",
+                "dataloader.train.dataset.names=anchorfree_shapes_tiny_train",
+                "dataloader.train.total_batch_size=2",
+                "dataloader.train.num_workers=0",
+            ],
+        )
+        do_train(cfg)
+        checkpoints[detector] = str(root / detector / "model_final.pth")
+    return checkpoints
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("export_format", ["onnx", "torchscript"])
+@pytest.mark.parametrize("detector", CONFIGS)
+def test_exported_trained_model_predicts_as_the_eager_one(
+    detector, export_format, trained, tmp_path
+):
+    eager, exported = _export(CONFIGS[detector], trained[detector], export_format, tmp_path)
+    _check_predictors(eager, exported)
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip"])
+@pytest.mark.parametrize("detector", CONFIGS)
+def test_traced_graph_matches_the_eager_graph_at_random_weights(detector, flip):
+    """The graph as TorchScript traced at one size against the eager graph at other sizes:
+    the traced sizes are not fixed (any H, W), for a random model (default initialization)."""
+    if flip and detector == "fcos":
+        pytest.skip("FCOS has no flip test")
+    overrides = OVERRIDES[detector] + (["model.flip_test=True"] if flip else [])
+    torch.manual_seed(0)
+    model = instantiate(load_config(os.path.join(REPO, CONFIGS[detector]), overrides).model)
+    graph = ExportableDetector(model)
+    with torch.no_grad():
+        traced = torch.jit.trace(graph, (torch.rand(3, 256, 320) * 255,), check_trace=False)
+        for height, width in SIZES:
+            image = torch.rand(3, height, width) * 255
+            expected, got = graph(image), traced(image)
+            assert len(expected[1]) > 0
+            assert_same_detections(*got, *expected)
+
+
+def test_graph_pads_odd_sizes_as_the_detector_does():
+    """The graph's own normalization and padding give the eager detector's detections in its
+    input coordinates, for an image whose sides are not multiples of the divisibility."""
+    torch.manual_seed(0)
+    model = instantiate(load_config(os.path.join(REPO, CONFIGS["centernet"])).model).eval()
+    image = torch.rand(3, 97, 131) * 255
+    with torch.no_grad():
+        boxes, scores, classes = ExportableDetector(model)(image)
+        (expected,) = model.inference(model.preprocess_image([{"image": image}]))
+    assert len(scores) == 100
+    assert torch.equal(boxes, expected.pred_boxes.tensor)
+    assert torch.equal(scores, expected.scores)
+    assert torch.equal(classes, expected.pred_classes)
+
+
+def test_detectron2_models_are_refused(tmp_path):
+    cfg = load_config(os.path.join(REPO, "configs/baselines/retinanet_R_18_FPN_shapes.py"))
+    with pytest.raises(ValueError, match="Only this project's detectors"):
+        export_detector(cfg, instantiate(cfg.model), "onnx", str(tmp_path))
