@@ -10,6 +10,8 @@ Predict with a trained detector and write visualized results (Detectron2's Visua
     python tools/demo.py --config-file CONFIG --dataset anchorfree_shapes_val --num-images 8 \
         --output out/ train.init_checkpoint=output/model_final.pth
     python tools/demo.py --config-file CONFIG --dataset test=data/val.json:data/images ...
+    # a model exported by tools/export_model.py (ONNX Runtime or TorchScript)
+    python tools/demo.py --config-file CONFIG --exported exported/DIR --input photos/ --output out/
 
 Overrides (after the options) are LazyConfig overrides as for train_net.py; weights
 (``train.init_checkpoint``) are required unless ``--random-weights`` asks for an untrained
@@ -29,11 +31,12 @@ import tqdm
 
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
-from anchorfree.config import get_predictor_cfg
+from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.config.datasets import dataset_override
 from anchorfree.data import ImageReadError, load_detection_dataset_dicts
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
+from anchorfree.export import ExportedPredictor
 
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger
@@ -59,6 +62,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-images", type=int, default=8, help="images taken from --dataset")
     parser.add_argument("--output", required=True, help="folder for the visualizations")
     parser.add_argument("--confidence-threshold", type=float, default=0.3)
+    parser.add_argument(
+        "--exported",
+        metavar="DIR",
+        help="predict with the model exported into DIR by tools/export_model.py (ONNX Runtime "
+        "or TorchScript) instead of the config's eager model",
+    )
     parser.add_argument(
         "--random-weights",
         action="store_true",
@@ -94,7 +103,8 @@ def expand_inputs(paths: List[str]) -> Tuple[List[str], List[str]]:
 class DetectionVisualizer:
     """Draws a predictor's detections above a score threshold (and optionally the GT)."""
 
-    def __init__(self, predictor: Predictor, metadata, confidence_threshold: float):
+    def __init__(self, predictor, metadata, confidence_threshold: float):
+        """``predictor``: a :class:`Predictor` or an ``ExportedPredictor``."""
         self.predictor = predictor
         self.metadata = metadata
         self.confidence_threshold = confidence_threshold
@@ -159,10 +169,19 @@ def main() -> None:
     own_data = bool(args.dataset) and "=" in args.dataset  # test=PATH.json:IMAGE_DIR
     # Your own data becomes the config's test set, registered when the config is loaded.
     opts = [dataset_override(args.dataset), *args.opts] if own_data else args.opts
-    cfg = get_predictor_cfg(args.config_file, opts, allow_random_weights=args.random_weights)
-    predictor = Predictor(cfg)
-    dataset = cfg.DATASETS.TEST[0] if own_data else args.dataset
-    metadata = MetadataCatalog.get(dataset or (cfg.DATASETS.TEST or ("__unused",))[0])
+    if args.exported:
+        predictor = ExportedPredictor(args.exported)
+        test_sets = load_config(args.config_file, opts).dataloader.test.dataset.names
+        test_sets = [test_sets] if isinstance(test_sets, str) else list(test_sets)
+    else:
+        cfg = get_predictor_cfg(args.config_file, opts, allow_random_weights=args.random_weights)
+        predictor = Predictor(cfg)
+        test_sets = list(cfg.DATASETS.TEST)
+    dataset = test_sets[0] if own_data else args.dataset
+    if dataset or not args.exported:
+        metadata = MetadataCatalog.get(dataset or (test_sets or ["__unused"])[0])
+    else:
+        metadata = predictor.metadata  # the class names the model was exported with
     drawer = DetectionVisualizer(predictor, metadata, args.confidence_threshold)
     os.makedirs(args.output, exist_ok=True)
     images, videos = expand_inputs(args.input)
