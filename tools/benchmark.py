@@ -16,6 +16,8 @@ side comparison of the five detectors of tools/benchmarking/zoo.py).
 * ``fcos-vs-detectron2``: our FCOS against Detectron2's (``--ours-weights``, ``--d2-weights``).
 * ``cocoeval``: COCO evaluation with pycocotools, Detectron2's COCOeval_opt on our kernels,
   faster-coco-eval.
+* ``export``: each detector's exported graph eager, as TorchScript and in ONNX Runtime
+  (``--export-sizes``, ``--export-configs``).
 
 Each suite writes ``<output>/benchmark_<suite>.json`` (the cost suites: benchmark.json).
 ``--reps`` and ``--warmup`` apply to every suite chosen; unset, each suite uses its own default.
@@ -39,7 +41,18 @@ import torch
 # python -m tools.benchmark (or imported as tools.benchmark): the package tools.benchmarking;
 # python tools/benchmark.py: tools/ is the first entry of sys.path, so it is benchmarking.
 PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
-centernet, cocoeval, corner_pooling, cornernet, cost, fcos_vs_detectron2, report, timing, zoo = (
+(
+    centernet,
+    cocoeval,
+    corner_pooling,
+    cornernet,
+    cost,
+    export,
+    fcos_vs_detectron2,
+    report,
+    timing,
+    zoo,
+) = (
     importlib.import_module(f"{PACKAGE}.{name}")
     for name in (
         "centernet",
@@ -47,6 +60,7 @@ centernet, cocoeval, corner_pooling, cornernet, cost, fcos_vs_detectron2, report
         "corner_pooling",
         "cornernet",
         "cost",
+        "export",
         "fcos_vs_detectron2",
         "report",
         "timing",
@@ -61,6 +75,7 @@ OTHER_SUITES = {
     "corner-pooling": corner_pooling.run,
     "fcos-vs-detectron2": fcos_vs_detectron2.run,
     "cocoeval": cocoeval.run,
+    "export": export.run,
 }
 SUITES = (*cost.SUITES, *OTHER_SUITES)
 
@@ -126,6 +141,10 @@ def parse_args(argv=None):
     group.add_argument("--categories", type=int, default=None)
     group.add_argument("--gt-per-image", type=float, default=None)
     group.add_argument("--dets-per-image", type=float, default=None)
+
+    group = parser.add_argument_group("export")
+    group.add_argument("--export-sizes", type=int, nargs="+", default=None, help="H = W")
+    group.add_argument("--export-configs", nargs="+", default=None, choices=list(export.CONFIGS))
     return parser.parse_args(argv)
 
 

@@ -35,11 +35,14 @@ from .exporting import CONFIG_FILE, METADATA_FILE
 __all__ = ["ExportedPredictor"]
 
 
-def _onnx_runner(path: str, providers: Optional[Sequence[str]]) -> Callable:
+def _onnx_runner(path: str, providers: Optional[Sequence[str]], threads: Optional[int]) -> Callable:
     import onnxruntime  # only needed for ONNX models
 
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(
-        path, providers=list(providers or ["CPUExecutionProvider"])
+        path, options, providers=list(providers or ["CPUExecutionProvider"])
     )
     name = session.get_inputs()[0].name
 
@@ -63,9 +66,16 @@ def _torchscript_runner(path: str) -> Callable:
 
 class ExportedPredictor:
     """Predicts with the model exported into ``export_dir`` by ``tools/export_model.py`` (see
-    the module doc). ``providers``: ONNX Runtime execution providers (default: CPU)."""
+    the module doc). ``providers``: ONNX Runtime execution providers (default: CPU);
+    ``threads``: ONNX Runtime's intra-op threads (default: its own choice)."""
 
-    def __init__(self, export_dir: str, *, providers: Optional[Sequence[str]] = None):
+    def __init__(
+        self,
+        export_dir: str,
+        *,
+        providers: Optional[Sequence[str]] = None,
+        threads: Optional[int] = None,
+    ):
         metadata_file = os.path.join(export_dir, METADATA_FILE)
         if not os.path.isfile(metadata_file):
             raise FileNotFoundError(
@@ -77,7 +87,7 @@ class ExportedPredictor:
         cfg = LazyConfig.load(os.path.join(export_dir, CONFIG_FILE))
         path = os.path.join(export_dir, self.export_metadata["file"])
         if self.export_metadata["format"] == "onnx":
-            self._run = _onnx_runner(path, providers)
+            self._run = _onnx_runner(path, providers, threads)
         else:
             self._run = _torchscript_runner(path)
         augmentations = cfg.dataloader.test.mapper.get("augmentations") or []
