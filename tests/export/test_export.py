@@ -2,6 +2,7 @@
 predictors as a user runs them: the same classes, boxes within 1e-3 px (relative 1e-4), scores
 within 1e-4, on several input sizes (odd ones too, which the graph pads itself)."""
 
+import glob
 import os
 
 import numpy as np
@@ -165,3 +166,39 @@ def test_detectron2_models_are_refused(tmp_path):
     cfg = load_config(os.path.join(REPO, "configs/baselines/retinanet_R_18_FPN_shapes.py"))
     with pytest.raises(ValueError, match="Only this project's detectors"):
         export_detector(cfg, instantiate(cfg.model), "onnx", str(tmp_path))
+
+
+OUR_LEAF_CONFIGS = sorted(
+    os.path.relpath(p, REPO)
+    for family in ("FCOS", "CenterNet", "CornerNet")
+    for p in glob.glob(os.path.join(REPO, "configs", family, "*.py"))
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", OUR_LEAF_CONFIGS)
+def test_every_leaf_config_of_ours_traces_with_free_sizes(config):
+    """Every LazyConfig of ours (COCO-sized ones too) as a traced graph, at a size other than
+    the traced one, against its eager graph (random weights; FCOS decoding every candidate,
+    CornerNet pairing corners whatever their embeddings)."""
+    overrides = {
+        "FCOS": ["model.postprocessor.score_thresh=0.0"],
+        "CornerNet": ["model.postprocessor.embedding_thresh=1000.0"],
+    }.get(config.split(os.sep)[1], [])
+    torch.manual_seed(0)
+    model = instantiate(load_config(os.path.join(REPO, config), overrides).model)
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():  # biases off their initial constants: peaks all over the image
+        for name, parameter in parameters.items():
+            if name.endswith("bias") and "norm" not in name:
+                parameter.add_(torch.randn_like(parameter) * 0.5)
+        for name, parameter in parameters.items():  # CornerNet: both corners rank classes alike
+            if "bottom_right.heatmap" in name:
+                parameter.copy_(parameters[name.replace("bottom_right", "top_left")])
+    graph = ExportableDetector(model)
+    image = torch.rand(3, 190, 229) * 255
+    with torch.no_grad():
+        traced = torch.jit.trace(graph, (torch.rand(3, 256, 256) * 255,), check_trace=False)
+        expected = graph(image)
+        assert len(expected[1]) > 0
+        assert_same_detections(*traced(image), *expected)
