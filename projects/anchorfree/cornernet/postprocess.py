@@ -32,12 +32,12 @@ from torch import Tensor
 
 from anchorfree.modeling.graph_ops import min_size
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+from anchorfree.modeling.soft_nms import batched_soft_nms
 
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
 from .head import CornerPredictions
-from .soft_nms import batched_soft_nms
 
 __all__ = [
     "NMS_TYPES",
