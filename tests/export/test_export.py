@@ -12,6 +12,7 @@ import torch
 import anchorfree  # noqa: F401
 import anchorfree.data  # noqa: F401
 from anchorfree.config import get_predictor_cfg, load_config
+from anchorfree.cornernet import CornerCandidates
 from anchorfree.engine import Predictor, do_train
 from anchorfree.export import ExportedPredictor, export_detector
 from anchorfree.export.graph import ExportableDetector
@@ -127,13 +128,27 @@ def test_exported_trained_model_predicts_as_the_eager_one(
     _check_predictors(eager, exported)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("export_format", ["onnx", "torchscript"])
+@pytest.mark.parametrize("detector", CONFIGS)
+def test_exported_flip_test_predicts_as_the_eager_one(detector, export_format, tmp_path):
+    """The flip test exported (random weights): the image and its mirror image in one graph,
+    FCOS and CornerNet mirroring each image before padding it, as the eager predictor."""
+    torch.manual_seed(0)
+    cfg = load_config(os.path.join(REPO, CONFIGS[detector]), OVERRIDES[detector])
+    weights = tmp_path / "model.pth"
+    torch.save({"model": instantiate(cfg.model).state_dict()}, weights)
+    overrides = OVERRIDES[detector] + ["model.flip_test=True"]
+    eager, exported = _export(CONFIGS[detector], str(weights), export_format, tmp_path, overrides)
+    assert eager.model.flip_test
+    _check_predictors(eager, exported)
+
+
 @pytest.mark.parametrize("flip", [False, True], ids=["plain", "flip"])
 @pytest.mark.parametrize("detector", CONFIGS)
 def test_traced_graph_matches_the_eager_graph_at_random_weights(detector, flip):
     """The graph as TorchScript traced at one size against the eager graph at other sizes:
     the traced sizes are not fixed (any H, W), for a random model (default initialization)."""
-    if flip and detector == "fcos":
-        pytest.skip("FCOS has no flip test")
     overrides = OVERRIDES[detector] + (["model.flip_test=True"] if flip else [])
     torch.manual_seed(0)
     model = instantiate(load_config(os.path.join(REPO, CONFIGS[detector]), overrides).model)
@@ -145,6 +160,27 @@ def test_traced_graph_matches_the_eager_graph_at_random_weights(detector, flip):
             expected, got = graph(image), traced(image)
             assert len(expected[1]) > 0
             assert_same_detections(*got, *expected)
+
+
+@pytest.mark.parametrize("detector", CONFIGS)
+def test_flip_test_in_the_graph_merges_as_the_eager_model(detector):
+    """With ``flip_test`` the graph (one image and its mirror, merged in the graph; CornerNet's
+    suppression after it) gives the eager model's detections, at an odd size."""
+    torch.manual_seed(0)
+    overrides = OVERRIDES[detector] + ["model.flip_test=True"]
+    model = instantiate(load_config(os.path.join(REPO, CONFIGS[detector]), overrides).model)
+    graph = ExportableDetector(model)
+    image = torch.rand(3, 97, 131) * 255
+    with torch.no_grad():
+        boxes, scores, classes = graph(image)
+        (expected,) = model.inference(model.preprocess_image([{"image": image}]))
+    if detector == "cornernet":
+        selected = model.postprocessor.select(CornerCandidates(boxes, scores, classes), (97, 131))
+        boxes, scores, classes = selected.pred_boxes.tensor, selected.scores, selected.pred_classes
+    assert len(expected) > 0
+    assert_same_detections(
+        boxes, scores, classes, expected.pred_boxes.tensor, expected.scores, expected.pred_classes
+    )
 
 
 def test_graph_pads_odd_sizes_as_the_detector_does():
@@ -160,6 +196,22 @@ def test_graph_pads_odd_sizes_as_the_detector_does():
     assert torch.equal(boxes, expected.pred_boxes.tensor)
     assert torch.equal(scores, expected.scores)
     assert torch.equal(classes, expected.pred_classes)
+
+
+@pytest.mark.parametrize("detector", CONFIGS)
+def test_multi_scale_models_are_refused_and_flip_is_kept(detector):
+    """The multi-scale test stays outside the graph: a model with more than the one scale 1.0
+    is refused, naming the option; the flip test is in the graph."""
+    model = instantiate(
+        load_config(
+            os.path.join(REPO, CONFIGS[detector]),
+            ["model.test_scales=[0.5,1.0]", "model.flip_test=True"],
+        ).model
+    )
+    with pytest.raises(ValueError, match=r"test_scales=\[0.5, 1.0\].*not part of an exported"):
+        ExportableDetector(model)
+    model.test_scales = (1.0,)
+    assert ExportableDetector(model).flip
 
 
 def test_detectron2_models_are_refused(tmp_path):

@@ -52,7 +52,11 @@ model = L(CenterNet)(
     heatmap_loss_weight=1.0,
     wh_loss_weight=0.1,
     offset_loss_weight=1.0,
+    # Test-time augmentation, off: the mirror image too (flip_test: heatmaps and sizes
+    # averaged) and several scales of the image (e.g. test_scales=[0.5, 0.75, 1, 1.25, 1.5], the
+    # original's multi-scale test), merged with Gaussian soft-NMS.
     flip_test=False,
+    test_scales=[1.0],
     # torchvision's ImageNet normalization, RGB order.
     pixel_mean=[123.675, 116.280, 103.530],
     pixel_std=[58.395, 57.120, 57.375],

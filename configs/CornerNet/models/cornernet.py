@@ -51,6 +51,9 @@ model = L(CornerNet)(
     push_margin=1.0,
     # The paper tests on the image and its mirror image, suppressing their detections together.
     flip_test=True,
+    # One scale; the original's multi-scale test (CornerNet-multi_scale.json) is
+    # test_scales=[0.5, 0.75, 1, 1.25, 1.5], the candidates of all scales through one soft-NMS.
+    test_scales=[1.0],
     # ImageNet statistics, BGR (trained from scratch: normalize by the std too).
     pixel_mean=[103.530, 116.280, 123.675],
     pixel_std=[57.375, 57.120, 58.395],

@@ -54,6 +54,10 @@ model = L(AnchorFreeFCOS)(
     focal_loss_gamma=2.0,
     box_loss_type="giou",
     centerness_weighted_box_loss=True,
+    # Test-time augmentation, off: the mirror image too (flip_test) and several scales of the
+    # image (e.g. test_scales=[0.5, 1.0, 1.5]), merged with class-aware NMS (Detectron2-style).
+    flip_test=False,
+    test_scales=[1.0],
     # MSRA ImageNet weights: BGR input, std folded into conv1.
     pixel_mean=[103.530, 116.280, 123.675],
     pixel_std=[1.0, 1.0, 1.0],

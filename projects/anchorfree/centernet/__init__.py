@@ -10,7 +10,7 @@ serves them to ``DefaultPredictor``.
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses
 from .meta_arch import CenterNet
-from .postprocess import CenterNetPostprocessor, boxes_from_centers, merge_flipped
+from .postprocess import CenterNetPostprocessor, boxes_from_centers, merge_flipped, merge_scales
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "centernet_losses",
     "boxes_from_centers",
     "merge_flipped",
+    "merge_scales",
 ]

@@ -6,13 +6,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from torch import Tensor
 
 from anchorfree.modeling.heatmap_detector import HeatmapDetector
+from anchorfree.modeling.test_time_augmentation import Detections
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
-from detectron2.structures import Instances
+from detectron2.structures import Boxes, Instances
 
 from .head import CenterNetHead, CenterNetOutputs
 from .losses import centernet_losses
-from .postprocess import CenterNetPostprocessor, merge_flipped
+from .postprocess import CenterNetPostprocessor, merge_flipped, merge_scales
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
 
 __all__ = ["CenterNet"]
@@ -30,8 +31,9 @@ class CenterNet(HeatmapDetector):
     ``instances`` with ``gt_boxes`` in the image's pixels and ``gt_classes``; optionally the
     original ``height``/``width`` to rescale detections to). Training returns the losses
     ``loss_centernet_{hm,wh,offset}``; inference returns ``[{"instances": Instances}]``.
-    Inference interface (``forward_raw``, ``decode``) and flip test: see
-    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`.
+    Inference interface (``forward_raw``, ``decode``), flip test and multi-scale test: see
+    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`; the scales are merged as
+    the original merges them (:func:`~.postprocess.merge_scales`).
 
     Registered as ``"CenterNet"`` (Detectron2 v0.6 has no meta-architecture of that name;
     CenterNet2 registers a *proposal generator* "CenterNet" and a meta-architecture
@@ -58,6 +60,7 @@ class CenterNet(HeatmapDetector):
         wh_loss_weight: float = 0.1,
         offset_loss_weight: float = 1.0,
         flip_test: bool = False,
+        test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
     ):
@@ -77,6 +80,9 @@ class CenterNet(HeatmapDetector):
             *_loss_weight: weights of the heatmap, size and offset losses.
             flip_test: at test time, also run every image flipped horizontally and average
                 (see :func:`~.postprocess.merge_flipped`).
+            test_scales: at test time, run every image resized by each of these factors (with
+                the flip test at each) and merge the detections of all of them with soft-NMS
+                (see :func:`~.postprocess.merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
         """
         classes = {
@@ -94,6 +100,7 @@ class CenterNet(HeatmapDetector):
             postprocessor=postprocessor,
             prob_clamp=prob_clamp,
             flip_test=flip_test,
+            test_scales=test_scales,
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
         )
@@ -144,6 +151,18 @@ class CenterNet(HeatmapDetector):
             self.heatmap_probs(outputs.heatmap), outputs.wh, outputs.offset, len(image_sizes)
         )
         return self.postprocessor(scores, wh, offset, self.stride, image_sizes)
+
+    def scale_detections(
+        self, outputs: CenterNetOutputs, image_sizes: Sequence[Tuple[int, int]], *, flip: bool
+    ) -> List[Detections]:
+        return [
+            Detections(r.pred_boxes.tensor, r.scores, r.pred_classes)
+            for r in self.decode(outputs, image_sizes, flip=flip)
+        ]
+
+    def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
+        boxes, scores, classes = merge_scales(sets, self.postprocessor.topk)
+        return Instances(image_size, pred_boxes=Boxes(boxes), scores=scores, pred_classes=classes)
 
     def decode_graph(
         self, outputs: CenterNetOutputs, image_size: Tuple[int, int], *, flip: bool = False

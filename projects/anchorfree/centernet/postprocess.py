@@ -18,6 +18,12 @@ to the right), so a threshold cannot raise AP; raise it for display.
 Flip test (:func:`merge_flipped`): the network also sees each image flipped horizontally; the
 heatmap scores and sizes are averaged with the flipped-back predictions of the flipped image,
 the offsets are taken from the original image only (flipping would mirror them within the cell).
+
+Multi-scale test (:func:`merge_scales`, the original's ``CtdetDetector.merge_outputs``): the
+detections of every scale (each decoded as above, at most K, mapped back to the unscaled
+image) are put together; with more than one scale, each class goes through Gaussian soft-NMS
+(the original's ``soft_nms(..., Nt=0.5, method=2)``: sigma 0.5, boxes whose score decays
+below 0.001 dropped), and the K best over all classes are kept.
 """
 
 from typing import List, Sequence, Tuple
@@ -27,10 +33,16 @@ from torch import Tensor
 
 from anchorfree.modeling.graph_ops import class_aware_nms, clip_boxes
 from anchorfree.modeling.peaks import Peaks, gather_at, suppress_non_peaks, topk_peaks
+from anchorfree.modeling.soft_nms import batched_soft_nms
+from anchorfree.modeling.test_time_augmentation import Detections, concat_detections
 
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["CenterNetPostprocessor", "boxes_from_centers", "merge_flipped"]
+__all__ = ["CenterNetPostprocessor", "boxes_from_centers", "merge_flipped", "merge_scales"]
+
+# The soft-NMS of the original's multi-scale merge (external/nms.pyx, soft_nms defaults).
+SCALE_MERGE_SIGMA = 0.5
+SCALE_MERGE_SCORE_THRESH = 0.001
 
 
 def merge_flipped(
@@ -55,6 +67,39 @@ def merge_flipped(
     merged_scores = (scores[original] + scores[flipped].flip(3)) / 2
     merged_wh = (wh[original] + wh[flipped].flip(3)) / 2
     return merged_scores, merged_wh, offset[original]
+
+
+def merge_scales(
+    sets: Sequence[Detections],
+    topk: int,
+    *,
+    sigma: float = SCALE_MERGE_SIGMA,
+    score_thresh: float = SCALE_MERGE_SCORE_THRESH,
+) -> Detections:
+    """
+    One image's detections at several test scales (one set per scale, in the pixels of the
+    unscaled image) as one set (see the module docstring): all of them, through class-aware
+    Gaussian soft-NMS (``sigma``, dropped below ``score_thresh``) when there is more than one
+    set, then the ``topk`` best, by decreasing (decayed) score. Boxes without area (no IoU;
+    Detectron2's ``detector_postprocess`` drops them anyway) are left out first.
+    """
+    boxes, scores, classes = concat_detections(sets)
+    nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, scores, classes = boxes[nonempty], scores[nonempty], classes[nonempty]
+    if len(sets) > 1:
+        keep, scores = batched_soft_nms(
+            boxes,
+            scores,
+            classes,
+            method="gaussian",
+            sigma=sigma,
+            score_threshold=score_thresh,
+            max_detections=topk,
+        )
+    else:
+        keep = scores.argsort(descending=True)[:topk]
+        scores = scores[keep]
+    return Detections(boxes[keep], scores, classes[keep])
 
 
 def boxes_from_centers(xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int) -> Tensor:

@@ -7,6 +7,8 @@ Models are built from LazyConfigs (``configs/CornerNet``); ``anchorfree.config.g
 serves them to ``DefaultPredictor``.
 """
 
+from anchorfree.modeling.soft_nms import SOFT_NMS_METHODS, batched_soft_nms, soft_nms_decay
+
 from .corner_pooling import CornerPooling, bottom_pool, left_pool, right_pool, top_pool
 from .head import CornerHead, CornerNetHead, CornerPredictions
 from .losses import associative_embedding_loss, cornernet_losses
@@ -18,7 +20,6 @@ from .postprocess import (
     flip_candidates,
     merge_candidates,
 )
-from .soft_nms import SOFT_NMS_METHODS, batched_soft_nms, soft_nms_decay
 from .target_generator import CornerNetTargetGenerator, CornerNetTargets
 
 __all__ = [

@@ -6,13 +6,19 @@ from typing import Dict, List, Sequence, Tuple
 from torch import Tensor, nn
 
 from anchorfree.modeling.heatmap_detector import HeatmapDetector
+from anchorfree.modeling.test_time_augmentation import Detections, concat_detections
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.structures import Instances
 
 from .head import CornerNetHead, CornerPredictions
 from .losses import cornernet_losses
-from .postprocess import CornerNetPostprocessor, flip_candidates, merge_candidates
+from .postprocess import (
+    CornerCandidates,
+    CornerNetPostprocessor,
+    flip_candidates,
+    merge_candidates,
+)
 from .target_generator import CornerNetTargetGenerator, CornerNetTargets
 
 __all__ = ["CornerNet"]
@@ -33,8 +39,9 @@ class CornerNet(HeatmapDetector):
     (``[3, H, W]``, the backbone's input format), ``"instances"`` in training, optional
     ``"height"``/``"width"`` of the output at test time. Training returns the losses
     ``loss_cornernet_{hm_tl, hm_br, pull, push, offset}``; inference ``[{"instances": ...}]``.
-    Inference interface (``forward_raw``, ``decode``) and flip test: see
-    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`.
+    Inference interface (``forward_raw``, ``decode``), flip test and multi-scale test: see
+    :class:`~anchorfree.modeling.heatmap_detector.HeatmapDetector`; the candidates of every
+    scale (and mirror image) go through the one suppression together, as in CornerNet.
     """
 
     event_prefix = "cornernet"
@@ -58,6 +65,7 @@ class CornerNet(HeatmapDetector):
         offset_weight: float = 1.0,
         push_margin: float = 1.0,
         flip_test: bool = False,
+        test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
     ):
@@ -77,6 +85,10 @@ class CornerNet(HeatmapDetector):
             push_margin: ``Delta`` of the push loss (1).
             flip_test: also decode the horizontally mirrored image and suppress the two sets of
                 candidates together (CornerNet's flip testing).
+            test_scales: at test time, decode every image resized by each of these factors
+                (with its mirror image at each under ``flip_test``) and suppress all their
+                candidates together (CornerNet's multi-scale testing); ``(1.0,)``: the image
+                as it is.
             pixel_mean, pixel_std: input normalization (in the input's channel order).
         """
         if len(heads) != len(head_in_features):
@@ -97,6 +109,7 @@ class CornerNet(HeatmapDetector):
             postprocessor=postprocessor,
             prob_clamp=prob_clamp,
             flip_test=flip_test,
+            test_scales=test_scales,
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
         )
@@ -134,18 +147,35 @@ class CornerNet(HeatmapDetector):
     ) -> List[Instances]:
         return self.postprocessor(self._with_probs(outputs), self.stride, image_sizes)
 
-    def decode_flipped(
-        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]]
-    ) -> List[Instances]:
-        num_images = len(image_sizes)
+    def candidates(
+        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]], *, flip: bool
+    ) -> List[CornerCandidates]:
+        """Per image, its valid corner pairs before the suppression; with ``flip``, merged
+        with those of its mirror image (mapped back)."""
         candidates = self.postprocessor.decode(self._with_probs(outputs), self.stride)
-        merged = [
+        if not flip:
+            return candidates
+        num_images = len(image_sizes)
+        return [
             merge_candidates(original, flip_candidates(mirrored, width))
             for original, mirrored, (_, width) in zip(
                 candidates[:num_images], candidates[num_images:], image_sizes
             )
         ]
+
+    def decode_flipped(
+        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]]
+    ) -> List[Instances]:
+        merged = self.candidates(outputs, image_sizes, flip=True)
         return [self.postprocessor.select(c, size) for c, size in zip(merged, image_sizes)]
+
+    def scale_detections(
+        self, outputs: CornerPredictions, image_sizes: Sequence[Tuple[int, int]], *, flip: bool
+    ) -> List[Detections]:
+        return [Detections(*c) for c in self.candidates(outputs, image_sizes, flip=flip)]
+
+    def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
+        return self.postprocessor.select(CornerCandidates(*concat_detections(sets)), image_size)
 
     def decode_graph(
         self, outputs: CornerPredictions, image_size: Tuple[int, int], *, flip: bool = False

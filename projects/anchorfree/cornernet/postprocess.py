@@ -22,7 +22,10 @@ Per image:
 
 Steps 1-4 are :meth:`CornerNetPostprocessor.decode` and step 5 is
 :meth:`CornerNetPostprocessor.select`, so that flip testing can merge the candidates of an
-image and its mirror image before step 5, as CornerNet does.
+image and its mirror image before step 5, as CornerNet does; so does the multi-scale test
+with the candidates of every scale (CornerNet's ``test/coco.py``: at each scale the image and
+its mirror decoded, boxes divided by the scale; all of them through soft-NMS per class, then
+the ``max_per_image`` best).
 """
 
 from typing import List, NamedTuple, Sequence, Tuple
@@ -32,12 +35,13 @@ from torch import Tensor
 
 from anchorfree.modeling.graph_ops import min_size
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
+from anchorfree.modeling.soft_nms import batched_soft_nms
+from anchorfree.modeling.test_time_augmentation import mirror_boxes
 
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
 from .head import CornerPredictions
-from .soft_nms import batched_soft_nms
 
 __all__ = [
     "NMS_TYPES",
@@ -61,9 +65,7 @@ class CornerCandidates(NamedTuple):
 def flip_candidates(candidates: CornerCandidates, width: int) -> CornerCandidates:
     """Candidates decoded on a horizontally mirrored image of ``width`` pixels, mapped back:
     ``x -> width - x`` (the mirrored right side is the left side)."""
-    boxes = candidates.boxes
-    flipped = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
-    return candidates._replace(boxes=flipped)
+    return candidates._replace(boxes=mirror_boxes(candidates.boxes, width))
 
 
 def merge_candidates(*candidates: CornerCandidates) -> CornerCandidates:

@@ -10,13 +10,21 @@ interface (``forward_raw`` and ``decode_graph``):
   ``W`` are graph inputs;
 * in the graph: normalization with the model's ``pixel_mean``/``pixel_std``, padding (right
   and bottom, zeros after normalization, as ``ImageList.from_tensors``) to the backbone's
-  ``size_divisibility``, the flip test where the detector has it on, the network, and the
-  decoding: CenterNet's peak extraction and top-K (and optional NMS), FCOS's per-level top-k,
-  box decoding and class-aware NMS, CornerNet's corner top-K and K x K pairing;
+  ``size_divisibility``, the flip test where the detector has it on (``flip_test``: the image
+  and its mirror image in one batch of two, merged as the eager model merges them), the
+  network, and the decoding: CenterNet's peak extraction and top-K (and optional NMS), FCOS's
+  per-level top-k, box decoding and class-aware NMS, CornerNet's corner top-K and K x K
+  pairing;
 * outputs ``boxes [D, 4]`` (XYXY, pixels of the input image), ``scores [D]``, ``classes [D]``
   (int64). For CornerNet they are the candidate pairs before soft-NMS, which has no graph form
   (a loop whose length depends on the data): the predictor then runs the detector's own
   ``postprocessor.select`` on them.
+
+The multi-scale test (``test_scales``) is not in the graph: a graph is one image at one size,
+and CenterNet's and CornerNet's merges of the scales are soft-NMS, which has no graph form
+either. A model with ``test_scales`` other than ``(1.0,)`` is refused; to test at several
+scales, run the graph once per resized image and merge outside it as the detector's
+``merge_scales`` (or FCOS's ``merge_views``) does.
 """
 
 from typing import Tuple
@@ -42,12 +50,21 @@ def _pad_to_multiple(x: Tensor, divisibility: int) -> Tensor:
 
 class ExportableDetector(nn.Module):
     """A detector of this project as one graph from a ``[3, H, W]`` image to
-    ``(boxes, scores, classes)`` (see the module doc). The detector is put in eval mode."""
+    ``(boxes, scores, classes)`` (see the module doc). The detector is put in eval mode. Its
+    flip test is in the graph; a multi-scale test (``test_scales`` other than ``(1.0,)``) is
+    refused with a ``ValueError``: it stays outside the graph."""
 
     def __init__(self, detector: nn.Module):
         super().__init__()
+        scales = tuple(getattr(detector, "test_scales", (1.0,)))
+        if scales != (1.0,):
+            raise ValueError(
+                f"{type(detector).__name__} has test_scales={list(scales)}: the multi-scale "
+                "test is not part of an exported graph (one image at one size; the merges of "
+                "the scales are outside it). Export with model.test_scales=[1.0]; the flip "
+                "test (model.flip_test) is exported."
+            )
         self.detector = detector.eval()
-        # The flip test of the heatmap detectors; FCOS has none.
         self.flip = bool(getattr(detector, "flip_test", False))
 
     def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

@@ -8,10 +8,19 @@ import torch
 from torch import Tensor
 
 from anchorfree.modeling.events import put_scalar
+from anchorfree.modeling.test_time_augmentation import (
+    Detections,
+    check_test_scales,
+    flipped_batch,
+    mirror_boxes,
+    multi_scale_detections,
+    nms_merge,
+)
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
-from detectron2.structures import ImageList, Instances
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import Boxes, ImageList, Instances
 
 from .head import AnchorFreeFCOSHead
 from .losses import BOX_LOSS_TYPES, fcos_losses
@@ -38,6 +47,14 @@ class AnchorFreeFCOS(DenseDetector):
     Inference interface, the same as the heatmap detectors': :meth:`forward_raw` (raw head
     outputs for a batch), :meth:`decode` (detections from those outputs for these image sizes)
     and :meth:`inference` (the two).
+
+    Test-time augmentation, merged as Detectron2 (``GeneralizedRCNNWithTTA``) and the FCOS
+    repository (``fcos_core/engine/bbox_aug.py``) merge: the detections of every view (the
+    image; its mirror image with ``flip_test``, boxes mirrored back; each at every scale of
+    ``test_scales``, boxes mapped back), each already decoded as usual (NMS, the best
+    ``max_detections_per_image``), are put together, through the postprocessor's class-aware
+    NMS (``nms_thresh``), and the ``max_detections_per_image`` best kept
+    (:func:`~anchorfree.modeling.test_time_augmentation.nms_merge`).
     """
 
     def __init__(
@@ -53,6 +70,8 @@ class AnchorFreeFCOS(DenseDetector):
         focal_loss_gamma: float = 2.0,
         box_loss_type: str = "giou",
         centerness_weighted_box_loss: bool = True,
+        flip_test: bool = False,
+        test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
     ):
@@ -69,6 +88,11 @@ class AnchorFreeFCOS(DenseDetector):
             focal_loss_alpha, focal_loss_gamma: of the classification focal loss.
             box_loss_type: "giou", "iou" or "linear_iou".
             centerness_weighted_box_loss: weight the box loss by the centerness targets.
+            flip_test: at test time, also run every image mirrored horizontally and merge the
+                two sets of detections (see the class docstring).
+            test_scales: at test time, run every image resized by each of these factors (with
+                its mirror image at each under ``flip_test``) and merge all the detections;
+                ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
         """
         super().__init__(
@@ -104,6 +128,8 @@ class AnchorFreeFCOS(DenseDetector):
         self.focal_loss_gamma = focal_loss_gamma
         self.box_loss_type = box_loss_type
         self.centerness_weighted_box_loss = centerness_weighted_box_loss
+        self.flip_test = bool(flip_test)
+        self.test_scales = check_test_scales(test_scales)
         self._points_cache: Dict[Tuple, List[Tensor]] = {}
 
     def points(self, features: List[Tensor]) -> List[Tensor]:
@@ -145,15 +171,45 @@ class AnchorFreeFCOS(DenseDetector):
         put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
         return losses
 
-    def forward_raw(self, images: ImageList) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+    @property
+    def test_time_augmentation(self) -> bool:
+        """Whether inference is more than the image as it is (flip or multi-scale test)."""
+        return self.flip_test or tuple(self.test_scales) != (1.0,)
+
+    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+        """As :class:`DenseDetector`'s; at test time with test-time augmentation on, the
+        detections of :meth:`inference`, rescaled to each input's ``height``/``width``."""
+        if self.training or not self.test_time_augmentation:
+            return super().forward(batched_inputs)
+        # DenseDetector's forward would run the head on the batch as it is first.
+        images = self.preprocess_image(batched_inputs)
+        return [
+            {"instances": detector_postprocess(r, x.get("height", s[0]), x.get("width", s[1]))}
+            for r, x, s in zip(self.inference(images), batched_inputs, images.image_sizes)
+        ]
+
+    def forward_raw(
+        self, images: ImageList, *, flip: bool = False
+    ) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
         """Raw head outputs for a batch: per level, class logits, box distances, centerness
-        logits (as :class:`AnchorFreeFCOSHead`)."""
+        logits (as :class:`AnchorFreeFCOSHead`). With ``flip``, for the batch followed by its
+        mirror images (``2N``; every image mirrored before it is padded), as :meth:`decode`
+        with ``flip`` takes them."""
+        if flip:
+            images = flipped_batch(images, padded=False)
         features = self.backbone(images.tensor)
         return self.head([features[f] for f in self.head_in_features])
 
-    def decode(self, predictions, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
+    def decode(
+        self, predictions, image_sizes: Sequence[Tuple[int, int]], *, flip: bool = False
+    ) -> List[Instances]:
         """Detections from :meth:`forward_raw` outputs, in the pixels of the unpadded images of
-        ``image_sizes`` (one per image)."""
+        ``image_sizes`` (one per image). With ``flip``, the outputs hold the ``N`` images then
+        their mirror images (:meth:`forward_raw` with ``flip``), merged (see the class
+        docstring)."""
+        if flip:
+            views = self.decode_views(predictions, image_sizes, flip=True)
+            return [self.merge_views(v, size) for v, size in zip(views, image_sizes)]
         pred_logits, pred_box, pred_ctrness = self._transpose_dense_predictions(
             predictions, [self.num_classes, 4, 1]
         )
@@ -166,12 +222,46 @@ class AnchorFreeFCOS(DenseDetector):
             image_sizes,
         )
 
+    def decode_views(
+        self, predictions, image_sizes: Sequence[Tuple[int, int]], *, flip: bool
+    ) -> List[List[Detections]]:
+        """Per image, the detections of each of its views in its own pixels, not merged: of the
+        image, and with ``flip`` of its mirror image (mirrored back); outputs as :meth:`decode`
+        takes them."""
+        sizes = list(image_sizes) * (2 if flip else 1)
+        results = self.decode(predictions, sizes)
+        views = [[Detections(r.pred_boxes.tensor, r.scores, r.pred_classes)] for r in results]
+        if flip:
+            num_images = len(image_sizes)
+            for image_views, mirrored, (_, width) in zip(views, results[num_images:], image_sizes):
+                image_views.append(
+                    Detections(
+                        mirror_boxes(mirrored.pred_boxes.tensor, width),
+                        mirrored.scores,
+                        mirrored.pred_classes,
+                    )
+                )
+            views = views[:num_images]
+        return views
+
+    def merge_views(self, views: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
+        """One image's detections from those of its views (in its pixels): class-aware NMS
+        over all of them, the ``max_detections_per_image`` best."""
+        boxes, scores, classes = nms_merge(
+            views,
+            self.postprocessor.nms_thresh,
+            self.postprocessor.max_detections_per_image,
+            image_size,
+        )
+        return Instances(image_size, pred_boxes=Boxes(boxes), scores=scores, pred_classes=classes)
+
     def decode_graph(
-        self, predictions, image_size: Tuple[int, int]
+        self, predictions, image_size: Tuple[int, int], *, flip: bool = False
     ) -> Tuple[Tensor, Tensor, Tensor]:
         """
-        The detections of one image from :meth:`forward_raw` outputs (a batch of that image),
-        as ``(boxes [D, 4], scores [D], classes [D])`` in the pixels of its unpadded
+        The detections of one image from :meth:`forward_raw` outputs (a batch of that image,
+        followed by its mirror image with ``flip``, merged as :meth:`decode` merges them), as
+        ``(boxes [D, 4], scores [D], classes [D])`` in the pixels of its unpadded
         ``image_size``, with tensor operations only: the end of the exported graph
         (:mod:`anchorfree.export`).
         """
@@ -181,19 +271,46 @@ class AnchorFreeFCOS(DenseDetector):
         points = compute_points(
             [p.shape[-2:] for p in predictions[0]], self.strides, predictions[0][0].device
         )
-        return self.postprocessor.select_graph(
-            points,
-            self.strides,
-            [x[0] for x in pred_logits],
-            [x[0] for x in pred_box],
-            [x[0] for x in pred_ctrness],
-            image_size,
+
+        def select(i: int) -> Tuple[Tensor, Tensor, Tensor]:
+            return self.postprocessor.select_graph(
+                points,
+                self.strides,
+                [x[i] for x in pred_logits],
+                [x[i] for x in pred_box],
+                [x[i] for x in pred_ctrness],
+                image_size,
+            )
+
+        if not flip:
+            return select(0)
+        boxes, scores, classes = select(1)
+        mirrored = Detections(mirror_boxes(boxes, image_size[1]), scores, classes)
+        return tuple(
+            nms_merge(
+                [Detections(*select(0)), mirrored],
+                self.postprocessor.nms_thresh,
+                self.postprocessor.max_detections_per_image,
+                image_size,
+            )
         )
 
     @torch.no_grad()
     def inference(self, images: ImageList) -> List[Instances]:
-        """Detections in the coordinates of the (unpadded) preprocessed images."""
-        return self.decode(self.forward_raw(images), images.image_sizes)
+        """Detections in the coordinates of the (unpadded) preprocessed images, with the flip
+        and multi-scale tests where they are on."""
+        if tuple(self.test_scales) == (1.0,):
+            outputs = self.forward_raw(images, flip=self.flip_test)
+            return self.decode(outputs, images.image_sizes, flip=self.flip_test)
+
+        def detect(scaled: ImageList) -> List[List[Detections]]:
+            outputs = self.forward_raw(scaled, flip=self.flip_test)
+            return self.decode_views(outputs, scaled.image_sizes, flip=self.flip_test)
+
+        per_image = multi_scale_detections(
+            images, self.test_scales, self.backbone.size_divisibility, detect
+        )
+        return [self.merge_views(v, size) for v, size in zip(per_image, images.image_sizes)]
 
     def forward_inference(
         self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]

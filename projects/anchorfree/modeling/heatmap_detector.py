@@ -5,18 +5,22 @@ on that grid, losses averaged over the heads, and decoding of the last head.
 
 What it holds: pixel normalization, ``device``, ``preprocess_image``, the train/inference
 switch of ``forward``, the rescaling of detections to the requested output size
-(``detector_postprocess``), the average of the losses over the heads, the flip test, and the
-clamped heatmap probabilities (``prob_clamp``, in the loss and at test time).
+(``detector_postprocess``), the average of the losses over the heads, the flip test, the
+multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), and the clamped heatmap
+probabilities (``prob_clamp``, in the loss and at test time).
 
 Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 
 * ``forward_raw(images: ImageList)``: the raw outputs of the decoded head for a batch;
 * ``decode(outputs, image_sizes)``: detections from those outputs, in the pixels of the
   unpadded images of ``image_sizes``;
-* ``inference(images)``: the two, with the flip test when ``flip_test``.
+* ``inference(images)``: the two, with the flip test when ``flip_test``, at every scale of
+  ``test_scales`` (merged) when there is more than ``(1.0,)``.
 
-A subclass provides its heads (``predict_heads``), the losses of one head (``head_losses``)
-and the two decodings (``decode``, ``decode_flipped``).
+A subclass provides its heads (``predict_heads``), the losses of one head (``head_losses``),
+the two decodings (``decode_single``, ``decode_flipped``) and, for the multi-scale test, the
+detections of one scale before the merge (``scale_detections``) and the merge
+(``merge_scales``).
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,6 +34,12 @@ from detectron2.structures import ImageList, Instances
 
 from .events import put_scalar
 from .heatmap_loss import clamped_sigmoid
+from .test_time_augmentation import (
+    Detections,
+    check_test_scales,
+    flipped_batch,
+    multi_scale_detections,
+)
 
 __all__ = ["HeatmapDetector", "mean_over_heads"]
 
@@ -68,6 +78,7 @@ class HeatmapDetector(nn.Module):
         postprocessor,
         prob_clamp: float,
         flip_test: bool,
+        test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
     ):
@@ -83,6 +94,8 @@ class HeatmapDetector(nn.Module):
             prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``
                 in the loss and at test time.
             flip_test: at test time, also run every image mirrored horizontally and merge.
+            test_scales: at test time, run every image resized by each of these factors and
+                merge (:meth:`merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (in the input's channel order).
         """
         super().__init__()
@@ -108,6 +121,7 @@ class HeatmapDetector(nn.Module):
         self.postprocessor = postprocessor
         self.prob_clamp = prob_clamp
         self.flip_test = flip_test
+        self.test_scales = check_test_scales(test_scales)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -166,13 +180,7 @@ class HeatmapDetector(nn.Module):
     def flipped_batch(self, images: ImageList) -> ImageList:
         """The ``N`` images of a batch followed by their mirror images (see
         ``flip_padded_batch``)."""
-        sizes: List[Tuple[int, int]] = [tuple(s) for s in images.image_sizes]
-        if self.flip_padded_batch:
-            return ImageList(torch.cat([images.tensor, images.tensor.flip(3)]), sizes + sizes)
-        unpadded = [images.tensor[i, :, :h, :w] for i, (h, w) in enumerate(sizes)]
-        return ImageList.from_tensors(
-            unpadded + [x.flip(-1) for x in unpadded], self.backbone.size_divisibility
-        )
+        return flipped_batch(images, padded=self.flip_padded_batch)
 
     def decode(
         self, outputs, image_sizes: Sequence[Tuple[int, int]], *, flip: bool = False
@@ -189,8 +197,26 @@ class HeatmapDetector(nn.Module):
     @torch.no_grad()
     def inference(self, images: ImageList) -> List[Instances]:
         """Detections in the coordinates of the (unpadded) preprocessed images."""
+        if tuple(self.test_scales) != (1.0,):
+            return self.multi_scale_inference(images)
         outputs = self.forward_raw(images, flip=self.flip_test)
         return self.decode(outputs, images.image_sizes, flip=self.flip_test)
+
+    @torch.no_grad()
+    def multi_scale_inference(self, images: ImageList) -> List[Instances]:
+        """The multi-scale test (:mod:`.test_time_augmentation`): at every scale of
+        ``test_scales`` (with the flip test when ``flip_test``), the detections mapped back to
+        the images of ``images``, then merged by :meth:`merge_scales`."""
+
+        def detect(scaled: ImageList) -> List[List[Detections]]:
+            outputs = self.forward_raw(scaled, flip=self.flip_test)
+            found = self.scale_detections(outputs, scaled.image_sizes, flip=self.flip_test)
+            return [[d] for d in found]
+
+        per_image = multi_scale_detections(
+            images, self.test_scales, self.backbone.size_divisibility, detect
+        )
+        return [self.merge_scales(sets, size) for sets, size in zip(per_image, images.image_sizes)]
 
     # To be provided by a subclass.
 
@@ -207,6 +233,19 @@ class HeatmapDetector(nn.Module):
         raise NotImplementedError
 
     def decode_flipped(self, outputs, image_sizes: Sequence[Tuple[int, int]]) -> List[Instances]:
+        raise NotImplementedError
+
+    def scale_detections(
+        self, outputs, image_sizes: Sequence[Tuple[int, int]], *, flip: bool
+    ) -> List[Detections]:
+        """Per image, what one scale of the multi-scale test contributes to the merge, from
+        :meth:`forward_raw` outputs (with ``flip`` as :meth:`decode`), in the pixels of the
+        unpadded images of ``image_sizes``."""
+        raise NotImplementedError
+
+    def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
+        """One image's detections from its :meth:`scale_detections` of every scale (in the
+        pixels of its unscaled image of ``image_size``)."""
         raise NotImplementedError
 
     def decode_graph(

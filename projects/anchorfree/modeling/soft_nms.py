@@ -1,10 +1,11 @@
 """
-Soft-NMS (Bodla et al., ICCV 2017, Algorithm 1), class-aware, as used by CornerNet.
+Soft-NMS (Bodla et al., ICCV 2017, Algorithm 1), class-aware: CornerNet's suppression, and
+CenterNet's merge of the detections of several test scales.
 
 Repeatedly select the box of highest current score; decay the score of every remaining box of
 the same class by a function of its IoU with the selected box:
 
-* ``"gaussian"``: ``s <- s * exp(-iou^2 / sigma)`` (CornerNet: sigma 0.5);
+* ``"gaussian"``: ``s <- s * exp(-iou^2 / sigma)`` (CornerNet and CenterNet: sigma 0.5);
 * ``"linear"``: ``s <- s * (1 - iou)`` where ``iou >= iou_threshold``, unchanged elsewhere;
 
 and discard boxes whose score falls below ``score_threshold``. Scores only decrease, so boxes
