@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """
-Install Detectron2 v0.6 from the package registry, without a compiler.
+Install Detectron2 v0.6 from the package registry, without a compiler, unless a Detectron2 is
+installed; then pin what the installed one needs.
 
 Detectron2 is not on PyPI under its own name. The sdist ``pb1-detectron2==0.6`` carries the
 Python files of upstream tag v0.6, but its own setup.py cannot be used here:
@@ -41,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from typing import List
+from typing import List, Optional
 
 SDIST_NAME = "pb1-detectron2"
 SDIST_VERSION = "0.6"
@@ -101,7 +102,7 @@ setup(
 """
 
 
-def installed_detectron2_dir():
+def installed_detectron2_dir() -> Optional[str]:
     """The folder of the importable ``detectron2`` package, or None."""
     importlib.invalidate_caches()  # it may have been installed since this process started
     spec = importlib.util.find_spec("detectron2")

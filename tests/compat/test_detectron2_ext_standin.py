@@ -8,6 +8,9 @@ DCN v1/v2 (bilinear sampling at ``p0 + p_k * dilation + offset_k``, zero outside
 the mask for v2), which does not use ``torchvision.ops.deform_conv2d``; the reference itself is
 checked against a scalar, loop-by-loop version and against ``torch.nn.functional.conv2d``.
 The ops are called through ``from detectron2 import _C`` with Detectron2's C++ argument order.
+Where a compiled ``detectron2._C`` is installed (a build of Detectron2's GitHub source), the tests
+of the stand-in's ops skip, saying so, and the import-hook tests check that the compiled one is
+used, in every import order.
 
 Long because every op of the stand-in is checked against a reference written here.
 """
