@@ -9,19 +9,23 @@ CONFIG ?= configs/FCOS/fcos_narrow_FPN_shapes_demo.py
 DEMO_DATASET ?= anchorfree_shapes_demo_val
 OUTPUT ?= output/demo
 STAMP := $(VENV)/.anchorfree-setup-done
+# The pins of the installed Detectron2 (v0.6's, or what a source build needs), written by
+# tools/install_detectron2.py.
+D2_CONSTRAINTS := $(VENV)/detectron2-constraints.txt
 
 .PHONY: setup demo test test-quick accuracy bench clean
 
 setup: $(STAMP)
 
 # torch 2.14.1/torchvision 0.29.1 come from the machine's wheel cache when present, else PyPI.
+# A Detectron2 already installed in $(VENV) (e.g. built from its GitHub source) is kept.
 $(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt $(wildcard projects/*/*/__init__.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# pip 26.3 refuses the Detectron2 sdist's metadata (see tools/install_detectron2.py).
 	$(PY) -m pip install "pip>=23,<26.3" wheel
 	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PY) tools/install_detectron2.py
-	$(PY) -m pip install -c tools/detectron2_v0.6_constraints.txt --no-build-isolation -e ".[test]"
+	$(PY) tools/install_detectron2.py --constraints-out $(D2_CONSTRAINTS)
+	$(PY) -m pip install -c $(D2_CONSTRAINTS) --no-build-isolation -e ".[test]"
 	$(PY) -m anchorfree.compat --write-pth
 	touch $(STAMP)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """
-Install Detectron2 v0.6 from the package registry, without a compiler.
+Install Detectron2 v0.6 from the package registry, without a compiler, unless a Detectron2 is
+installed; then pin what the installed one needs.
 
 Detectron2 is not on PyPI under its own name. The sdist ``pb1-detectron2==0.6`` carries the
 Python files of upstream tag v0.6, but its own setup.py cannot be used here:
@@ -19,17 +20,29 @@ compiled ``detectron2._C`` is then missing; ``anchorfree.compat`` provides a sta
 (see ``anchorfree/compat/import_hook.py``), which steps aside whenever a real one is importable.
 
 Users with internet access should rather build Detectron2 from its GitHub source; this script
-does nothing when a Detectron2 is already importable (pass ``--force`` to rebuild anyway).
+then builds nothing (pass ``--force`` to build the registry v0.6 anyway).
+
+Either way it ends by pinning what the installed Detectron2 needs on today's stack, and only
+that: it writes those pins to a constraints file (``--constraints-out``, by default
+``detectron2-constraints.txt`` in the environment's prefix, e.g. ``.venv/``) for the project's
+own install to use with ``pip install -c``, and installs them. Which pins, is read from the
+installed Detectron2's sources, because its ``__version__`` is "0.6" at v0.6 and at GitHub HEAD
+alike: sources that use numpy's aliases removed in 1.24 or Pillow's ``Image.LINEAR`` (v0.6) get
+``tools/detectron2_v0.6_constraints.txt``; others (a build of HEAD) get at most
+``setuptools<81``, while an import of ``pkg_resources`` needs it, and never a numpy or Pillow
+downgrade.
 """
 
 import argparse
 import glob
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+from typing import List, Optional
 
 SDIST_NAME = "pb1-detectron2"
 SDIST_VERSION = "0.6"
@@ -37,6 +50,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The first pip release that refuses to download the sdist (see the module docstring).
 PIP_REFUSING_SDIST = (26, 3)
 CONSTRAINTS = os.path.join(REPO_ROOT, "tools", "detectron2_v0.6_constraints.txt")
+# What in a Detectron2's sources calls for the v0.6 pins: np.bool/np.int/np.float (removed in
+# numpy 1.24) and Image.LINEAR (removed in Pillow 10). np.bool_ or np.float32 do not match.
+USES_REMOVED_NUMPY_OR_PILLOW_API = re.compile(r"\bnp\.(bool|int|float)\b|\bImage\.LINEAR\b")
+IMPORTS_PKG_RESOURCES = re.compile(r"^\s*(import|from)\s+pkg_resources\b", re.MULTILINE)
+# The last setuptools releases with pkg_resources.
+SETUPTOOLS_WITH_PKG_RESOURCES = "setuptools<81"
 
 # Dependencies of Detectron2 v0.6 as its setup.py declares them, less black (see module doc).
 RUNTIME_REQUIREMENTS = [
@@ -83,8 +102,43 @@ setup(
 """
 
 
-def detectron2_installed() -> bool:
-    return importlib.util.find_spec("detectron2") is not None
+def installed_detectron2_dir() -> Optional[str]:
+    """The folder of the importable ``detectron2`` package, or None."""
+    importlib.invalidate_caches()  # it may have been installed since this process started
+    spec = importlib.util.find_spec("detectron2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def constraint_lines(path: str) -> List[str]:
+    """The requirement lines of a constraints file, without comments and blank lines."""
+    with open(path) as f:
+        lines = (line.split("#", 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def pins_for_detectron2(detectron2_dir: str) -> List[str]:
+    """The pins that the Detectron2 in ``detectron2_dir`` needs, from what its sources use (see
+    the module docstring)."""
+    sources = []
+    for path in glob.glob(os.path.join(detectron2_dir, "**", "*.py"), recursive=True):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            sources.append(f.read())
+    if any(USES_REMOVED_NUMPY_OR_PILLOW_API.search(s) for s in sources):
+        return constraint_lines(CONSTRAINTS)
+    if any(IMPORTS_PKG_RESOURCES.search(s) for s in sources):
+        return [SETUPTOOLS_WITH_PKG_RESOURCES]
+    return []
+
+
+def write_constraints(path: str, pins: List[str], detectron2_dir: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(
+            f"# Written by tools/install_detectron2.py: the pins that {detectron2_dir} needs.\n"
+        )
+        f.writelines(f"{pin}\n" for pin in pins)
 
 
 def pip(*args: str) -> None:
@@ -132,21 +186,38 @@ def fetch_sdist(cache_dir: str) -> str:
     return src_dir
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--force", action="store_true", help="rebuild even if installed")
-    parser.add_argument("--cache-dir", default=os.path.join(REPO_ROOT, ".cache", "detectron2"))
-    args = parser.parse_args()
-
-    if detectron2_installed() and not args.force:
-        print("detectron2 is already importable; nothing to do (use --force to rebuild).")
-        return
+def install_registry_detectron2(cache_dir: str) -> None:
     pip("install", "-c", CONSTRAINTS, *RUNTIME_REQUIREMENTS)
-    src_dir = fetch_sdist(args.cache_dir)
+    src_dir = fetch_sdist(cache_dir)
     with open(os.path.join(src_dir, "setup.py"), "w") as f:
         f.write(REPLACEMENT_SETUP % (RUNTIME_REQUIREMENTS,))
     # pyproject-less tree + --no-build-isolation: builds with the venv's setuptools, offline.
     pip("install", "--no-build-isolation", "-c", CONSTRAINTS, src_dir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="rebuild even if installed")
+    parser.add_argument("--cache-dir", default=os.path.join(REPO_ROOT, ".cache", "detectron2"))
+    parser.add_argument(
+        "--constraints-out",
+        default=os.path.join(sys.prefix, "detectron2-constraints.txt"),
+        help="where to write the pins of the installed Detectron2, for pip install -c",
+    )
+    args = parser.parse_args()
+
+    if installed_detectron2_dir() is None or args.force:
+        install_registry_detectron2(args.cache_dir)
+    else:
+        print("detectron2 is already importable; not building v0.6 (use --force to rebuild).")
+    detectron2_dir = installed_detectron2_dir()
+    if detectron2_dir is None:
+        raise SystemExit("detectron2 is still not importable after its installation")
+    pins = pins_for_detectron2(detectron2_dir)
+    write_constraints(args.constraints_out, pins, detectron2_dir)
+    print(f"pins for {detectron2_dir}: {pins or 'none'}; written to {args.constraints_out}")
+    if pins:
+        pip("install", *pins)
 
 
 if __name__ == "__main__":

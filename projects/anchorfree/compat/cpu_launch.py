@@ -3,12 +3,14 @@ Detectron2 v0.6 workaround: multi-process launch without CUDA.
 
 Detectron2 v0.6's ``launch`` asserts CUDA in every worker and always uses NCCL; Detectron2's
 GitHub HEAD falls back to GLOO on CPU. :func:`launch` delegates to Detectron2 whenever CUDA is
-available (so GPU runs are exactly Detectron2's) and otherwise runs the workers itself over
-GLOO, one CPU process per requested "GPU". Across machines the ranks, the machine-local process
-groups and the ``tcp://HOST:PORT`` rendezvous are Detectron2's (tested with two machine ranks
-over loopback). ``anchorfree.engine.launch`` is this function.
+available (so GPU runs are exactly Detectron2's) or Detectron2's own workers can run on the CPU
+(:func:`detectron2_launch_runs_on_cpu`), and otherwise (v0.6 without CUDA) runs the workers
+itself over GLOO, one CPU process per requested "GPU". Across machines the ranks, the
+machine-local process groups and the ``tcp://HOST:PORT`` rendezvous are Detectron2's (tested
+with two machine ranks over loopback). ``anchorfree.engine.launch`` is this function.
 """
 
+import inspect
 import logging
 from datetime import timedelta
 from typing import Any, Callable, Optional, Tuple
@@ -18,12 +20,23 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from detectron2.engine import launch as detectron2_launch
-from detectron2.engine.launch import DEFAULT_TIMEOUT, _find_free_port
+from detectron2.engine.launch import DEFAULT_TIMEOUT, _distributed_worker, _find_free_port
 from detectron2.utils import comm
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["launch"]
+__all__ = ["detectron2_launch_runs_on_cpu", "launch"]
+
+
+def detectron2_launch_runs_on_cpu() -> bool:
+    """Whether Detectron2's launch workers choose GLOO where there is no CUDA (HEAD does, v0.6
+    asserts CUDA). Read from the worker's source, because ``__version__`` is "0.6" at both;
+    where it cannot be read, our own CPU workers run."""
+    try:
+        source = inspect.getsource(_distributed_worker)
+    except (OSError, TypeError):
+        return False
+    return "gloo" in source.lower()
 
 
 def launch(
@@ -40,7 +53,7 @@ def launch(
     is the number of CPU worker processes per machine, connected over GLOO.
     """
     world_size = num_machines * num_gpus_per_machine
-    if torch.cuda.is_available() or world_size <= 1:
+    if torch.cuda.is_available() or world_size <= 1 or detectron2_launch_runs_on_cpu():
         detectron2_launch(
             main_func,
             num_gpus_per_machine,
@@ -82,15 +95,13 @@ def _cpu_worker(
         rank=global_rank,
         timeout=timeout,
     )
-    if hasattr(comm, "create_local_process_group"):  # Detectron2 HEAD
-        comm.create_local_process_group(num_workers_per_machine)
-    else:  # v0.6 keeps the machine-local group in a module global
-        for machine in range(world_size // num_workers_per_machine):
-            ranks = list(
-                range(machine * num_workers_per_machine, (machine + 1) * num_workers_per_machine)
-            )
-            group = dist.new_group(ranks)
-            if machine == machine_rank:
-                comm._LOCAL_PROCESS_GROUP = group
+    # v0.6 keeps the machine-local group in a module global; every rank creates every group.
+    for machine in range(world_size // num_workers_per_machine):
+        ranks = list(
+            range(machine * num_workers_per_machine, (machine + 1) * num_workers_per_machine)
+        )
+        group = dist.new_group(ranks)
+        if machine == machine_rank:
+            comm._LOCAL_PROCESS_GROUP = group
     comm.synchronize()
     main_func(*args)

@@ -88,6 +88,18 @@ class CheckedCheckpointer(DetectionCheckpointer):
             )
         super().save(name, **kwargs)
 
+    def load(self, path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        """As Detectron2's, but a failed load leaves the checkpointer able to load again, which
+        the fallback in :meth:`resume_or_load` needs: Detectron2 HEAD's ``load`` marks a load as
+        under way (``_parsed_url_during_load``, which v0.6 lacks), asserts that no other one is,
+        and clears the mark only when the load succeeds."""
+        try:
+            return super().load(path, *args, **kwargs)
+        except Exception:
+            if hasattr(self, "_parsed_url_during_load"):
+                self._parsed_url_during_load = None
+            raise
+
     def _load_file(self, filename: str) -> Dict[str, Any]:
         try:
             return super()._load_file(filename)

@@ -1,0 +1,79 @@
+"""anchorfree.compat.cpu_launch: our GLOO workers only where Detectron2's launch cannot run on the
+CPU (v0.6), Detectron2's own launch everywhere else (HEAD, or any run with CUDA). The
+multi-process runs themselves are in tests/engine/test_training.py."""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from anchorfree.compat import cpu_launch
+
+_WORKER_ON_CPU = """
+import anchorfree
+from anchorfree.compat.cpu_launch import detectron2_launch_runs_on_cpu
+from detectron2.engine.launch import _distributed_worker
+from detectron2.utils import comm
+
+def main():
+    print("WORKER_RAN", comm.get_world_size(), comm.get_local_size())
+
+print("FEATURE_TEST", detectron2_launch_runs_on_cpu())
+try:
+    _distributed_worker(0, main, 1, 1, 0, "tcp://127.0.0.1:{port}", ())
+except AssertionError as e:
+    print("WORKER_REFUSED", e)
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_feature_test_tells_whether_detectron2s_worker_runs_without_cuda(tmp_path):
+    """Detectron2's own worker, as its launch starts it, in a process without CUDA: it runs
+    (over GLOO) exactly where the feature test says so, and refuses (v0.6) where it does not."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_WORKER_ON_CPU.format(port=_free_port()))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    if "FEATURE_TEST True" in lines:
+        assert "WORKER_RAN 1 1" in lines, proc.stdout
+    else:
+        assert "FEATURE_TEST False" in lines, proc.stdout
+        assert any(line.startswith("WORKER_REFUSED") for line in lines), proc.stdout
+
+
+def _launched_by(monkeypatch, detectron2_runs_on_cpu, num_processes):
+    """Who runs the workers of ``launch`` without CUDA: "d2" (Detectron2's launch) or "ours"."""
+    calls = []
+    monkeypatch.setattr(cpu_launch.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cpu_launch, "detectron2_launch_runs_on_cpu", lambda: detectron2_runs_on_cpu)
+    monkeypatch.setattr(cpu_launch, "detectron2_launch", lambda *a, **k: calls.append("d2"))
+    monkeypatch.setattr(cpu_launch.mp, "spawn", lambda *a, **k: calls.append("ours"))
+    cpu_launch.launch(print, num_processes, dist_url="tcp://127.0.0.1:1")
+    return calls
+
+
+@pytest.mark.parametrize("detectron2_runs_on_cpu", [True, False])
+def test_without_cuda_launch_hands_over_where_detectron2_runs_on_cpu(
+    monkeypatch, detectron2_runs_on_cpu
+):
+    calls = _launched_by(monkeypatch, detectron2_runs_on_cpu, num_processes=2)
+    assert calls == (["d2"] if detectron2_runs_on_cpu else ["ours"])
+
+
+def test_one_process_is_always_detectron2s(monkeypatch):
+    assert _launched_by(monkeypatch, detectron2_runs_on_cpu=False, num_processes=1) == ["d2"]
