@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from anchorfree.cornernet.corner_pooling import (
+    GRAPH_SCAN_BLOCK,
     CornerPooling,
     _cummax_scan_max,
+    _graph_scan_max,
     _SliceScanMax,
     bottom_pool,
     left_pool,
@@ -127,6 +129,18 @@ def test_matches_reference_loop(direction, impl, values):
     out, grad = pooled_and_grad(lambda t: IMPLEMENTATIONS[impl](direction, t), x, grad_out)
     assert torch.equal(out, expected_out)
     assert torch.equal(grad, expected_grad)
+
+
+@pytest.mark.parametrize("length", [1, GRAPH_SCAN_BLOCK - 1, GRAPH_SCAN_BLOCK, 17, 130])
+@pytest.mark.parametrize("direction", sorted(DIRECTIONS))
+def test_graph_form_equals_the_reference(direction, length):
+    """The exported graph's blocked doubling scan: the reference's values at lengths below,
+    at and across the block length, with ties (integer inputs) along both axes."""
+    _, dim, reverse = DIRECTIONS[direction]
+    shape = [2, 3, 5, 6]
+    shape[dim] = length
+    x = torch.randint(0, 4, shape, generator=torch.Generator().manual_seed(length)).float()
+    assert torch.equal(_graph_scan_max(x, dim, reverse), reference_pool(x, dim, reverse))
 
 
 @pytest.mark.parametrize("direction", sorted(DIRECTIONS))
