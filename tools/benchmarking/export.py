@@ -109,9 +109,8 @@ def measure(slug: str, sizes: List[int], args, workdir: str) -> Dict[str, object
             args.warmup,
         )
         entry = {name: summary(t) for name, t in times.items()}
-        entry["decode_share_eager"] = 1.0 - (
-            entry["eager_network"]["median_ms"] / entry["eager"]["median_ms"]
-        )
+        # Paired within each repetition, as the ratios: robust to load drifting between them.
+        entry["decode_share_eager"] = 1.0 - paired_ratio(times, "eager_network", "eager")
         entry["torchscript_to_eager"] = paired_ratio(times, "torchscript", "eager")
         entry["onnx_to_eager"] = paired_ratio(times, "onnx", "eager")
         entry["onnx_goal_met"] = entry["onnx_to_eager"] <= GOAL_ONNX_TO_EAGER
