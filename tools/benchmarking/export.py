@@ -30,10 +30,8 @@ import anchorfree.data  # noqa: F401
 from anchorfree.config import load_config
 from anchorfree.cornernet import CornerCandidates
 from anchorfree.export import ExportableDetector, ExportedPredictor, export_detector
-from anchorfree.export.graph import _pad_to_multiple
 
 from detectron2.config import instantiate
-from detectron2.structures import ImageList
 
 from .timing import alternate, environment, paired_ratio, summary, with_defaults, write_json_report
 
@@ -47,25 +45,6 @@ CONFIGS = {
 }
 GOAL_ONNX_TO_EAGER = 0.7
 DEFAULTS = {"reps": 20, "warmup": 3, "export_sizes": [320, 512], "export_configs": list(CONFIGS)}
-
-
-def _network_only(graph: ExportableDetector) -> Callable[[torch.Tensor], object]:
-    """The eager graph stopped after the network (for the decode share)."""
-    detector = graph.detector
-
-    def run(image):
-        height, width = image.shape[-2:]
-        normalized = (image - detector.pixel_mean) / detector.pixel_std
-        batch = _pad_to_multiple(normalized, detector.backbone.size_divisibility)[None]
-        images = ImageList(batch, [(height, width)])
-        with torch.no_grad():
-            return (
-                detector.forward_raw(images, flip=True)
-                if graph.flip
-                else detector.forward_raw(images)
-            )
-
-    return run
 
 
 def _runtimes(slug: str, workdir: str) -> Dict[str, Callable]:
@@ -93,7 +72,11 @@ def _runtimes(slug: str, workdir: str) -> Dict[str, Callable]:
             return post_step(CornerCandidates(boxes, scores, classes), tuple(image.shape[-2:]))
         return boxes, scores, classes
 
-    runtimes = {"eager": eager, "eager_network": _network_only(graph)}
+    def eager_network(image):  # the eager graph stopped after the network
+        with torch.no_grad():
+            return graph.raw_outputs(image)
+
+    runtimes = {"eager": eager, "eager_network": eager_network}
     runtimes.update({name: predictor.detections for name, predictor in predictors.items()})
     return runtimes
 

@@ -67,14 +67,16 @@ class ExportableDetector(nn.Module):
         self.detector = detector.eval()
         self.flip = bool(getattr(detector, "flip_test", False))
 
-    def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def raw_outputs(self, image: Tensor):
+        """The part of the graph before the decoding: the detector's ``forward_raw`` outputs
+        for ``image`` normalized and padded (with its mirror image under the flip test)."""
         detector = self.detector
         height, width = image.shape[-2:]
         normalized = (image - detector.pixel_mean) / detector.pixel_std
         batch = _pad_to_multiple(normalized, detector.backbone.size_divisibility)[None]
-        if not self.flip:
-            return detector.decode_graph(
-                detector.forward_raw(ImageList(batch, [(height, width)])), (height, width)
-            )
-        outputs = detector.forward_raw(ImageList(batch, [(height, width)]), flip=True)
-        return detector.decode_graph(outputs, (height, width), flip=True)
+        return detector.forward_raw(ImageList(batch, [(height, width)]), flip=self.flip)
+
+    def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        height, width = image.shape[-2:]
+        outputs = self.raw_outputs(image)
+        return self.detector.decode_graph(outputs, (height, width), flip=self.flip)
