@@ -32,7 +32,7 @@ import tqdm
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg, load_config
-from anchorfree.config.datasets import dataset_override
+from anchorfree.config.datasets import dataset_override, test_dataset_names
 from anchorfree.data import ImageReadError, load_detection_dataset_dicts
 from anchorfree.data.mapper import read_image_checked
 from anchorfree.engine import Predictor, as_bgr_image
@@ -171,8 +171,7 @@ def main() -> None:
     opts = [dataset_override(args.dataset), *args.opts] if own_data else args.opts
     if args.exported:
         predictor = ExportedPredictor(args.exported)
-        test_sets = load_config(args.config_file, opts).dataloader.test.dataset.names
-        test_sets = [test_sets] if isinstance(test_sets, str) else list(test_sets)
+        test_sets = test_dataset_names(load_config(args.config_file, opts))
     else:
         cfg = get_predictor_cfg(args.config_file, opts, allow_random_weights=args.random_weights)
         predictor = Predictor(cfg)

@@ -37,6 +37,7 @@ __all__ = [
     "dataset_override",
     "is_datasets_key",
     "log_datasets",
+    "test_dataset_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,9 +74,17 @@ def _overridden_values(overrides: Sequence[str]) -> Dict[str, str]:
     return dict(o.split("=", 1) for o in overrides if "=" in o)
 
 
-def _check_test_set_classes(cfg: DictConfig, train: DatasetSpec, classes: List[str]) -> None:
+def test_dataset_names(cfg: DictConfig) -> List[str]:
+    """The names of a LazyConfig's evaluation datasets (``dataloader.test.dataset.names``, one
+    name or several), as a list; empty where the config has none."""
     names = OmegaConf.select(cfg, "dataloader.test.dataset.names", default=None)
-    for name in [names] if isinstance(names, str) else list(names or []):
+    if names is None:
+        return []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _check_test_set_classes(cfg: DictConfig, train: DatasetSpec, classes: List[str]) -> None:
+    for name in test_dataset_names(cfg):
         test_classes = MetadataCatalog.get(name).get("thing_classes")
         if test_classes is not None and list(test_classes) != classes:
             raise ValueError(

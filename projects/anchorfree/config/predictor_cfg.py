@@ -24,9 +24,9 @@ LazyConfig too:
 
 import logging
 import os
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 
 from anchorfree.engine.checkpoint import refuse_partial_weights
@@ -36,6 +36,7 @@ from detectron2.config import CfgNode, get_cfg, instantiate
 from detectron2.data import transforms as T
 from detectron2.modeling import META_ARCH_REGISTRY
 
+from .datasets import test_dataset_names
 from .loading import load_config
 
 __all__ = ["LAZY_META_ARCHITECTURE", "get_predictor_cfg"]
@@ -71,13 +72,6 @@ def _test_resize(config_file: str, augmentations) -> Tuple[int, int]:
     )
 
 
-def _test_dataset_names(lazy: DictConfig) -> List[str]:
-    names = OmegaConf.select(lazy, "dataloader.test.dataset.names", default=None)
-    if names is None:
-        return []
-    return [names] if isinstance(names, str) else list(names)
-
-
 def get_predictor_cfg(
     config_file: str, opts: Optional[list] = None, *, allow_random_weights: bool = False
 ) -> CfgNode:
@@ -110,6 +104,6 @@ def get_predictor_cfg(
     if mapper is not None and mapper.get("image_format"):
         cfg.INPUT.FORMAT = mapper.image_format
     cfg.DATASETS.TRAIN = ()
-    cfg.DATASETS.TEST = tuple(_test_dataset_names(lazy))
+    cfg.DATASETS.TEST = tuple(test_dataset_names(lazy))
     cfg.freeze()
     return cfg

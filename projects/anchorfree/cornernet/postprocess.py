@@ -36,7 +36,7 @@ from torch import Tensor
 from anchorfree.modeling.graph_ops import min_size
 from anchorfree.modeling.peaks import gather_at, suppress_non_peaks, topk_peaks
 from anchorfree.modeling.soft_nms import batched_soft_nms
-from anchorfree.modeling.test_time_augmentation import mirror_boxes
+from anchorfree.modeling.test_time_augmentation import concat_detections, mirror_boxes
 
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
@@ -70,7 +70,7 @@ def flip_candidates(candidates: CornerCandidates, width: int) -> CornerCandidate
 
 def merge_candidates(*candidates: CornerCandidates) -> CornerCandidates:
     """The candidates of several decodings of one image, as one set."""
-    return CornerCandidates(*(torch.cat(fields) for fields in zip(*candidates)))
+    return CornerCandidates(*concat_detections(candidates))
 
 
 class CornerNetPostprocessor:

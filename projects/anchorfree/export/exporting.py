@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from anchorfree.centernet import CenterNet
+from anchorfree.config.datasets import test_dataset_names
 from anchorfree.cornernet import CornerNet
 from anchorfree.fcos import AnchorFreeFCOS
 
@@ -49,10 +50,7 @@ def _check_exportable(model: nn.Module) -> None:
 
 
 def _class_names(cfg: DictConfig) -> Sequence[str]:
-    names = OmegaConf.select(cfg, "dataloader.test.dataset.names", default=None)
-    if isinstance(names, str):
-        names = [names]
-    for name in names or []:
+    for name in test_dataset_names(cfg):
         classes = MetadataCatalog.get(name).get("thing_classes")
         if classes:
             return list(classes)
