@@ -1,0 +1,37 @@
+"""
+Converters of the original authors' (and mmdetection's) released checkpoints into this
+project's layout: ``tools/convert_checkpoint.py --source SOURCE INPUT OUTPUT``. Each source
+lives in its detector's module and registers itself in ``SOURCES``; every converter accounts
+for each key of the source (:mod:`.key_mapping`), and says which config its weights fit.
+"""
+
+from . import mmdet  # noqa: F401  (registers --source mmdet)
+from .key_mapping import Rule, UnknownKeysError, rename_keys, resnet_rules, strip_prefix
+from .sources import (
+    SOURCES,
+    ConvertedCheckpoint,
+    IncompatibleWeightsError,
+    check_against_model,
+    convert_checkpoint,
+    find_state_dict,
+    read_checkpoint,
+    register_source,
+    save_converted,
+)
+
+__all__ = [
+    "SOURCES",
+    "ConvertedCheckpoint",
+    "IncompatibleWeightsError",
+    "Rule",
+    "UnknownKeysError",
+    "check_against_model",
+    "convert_checkpoint",
+    "find_state_dict",
+    "read_checkpoint",
+    "register_source",
+    "rename_keys",
+    "resnet_rules",
+    "save_converted",
+    "strip_prefix",
+]
