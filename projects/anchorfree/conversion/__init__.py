@@ -5,7 +5,7 @@ lives in its detector's module and registers itself in ``SOURCES``; every conver
 for each key of the source (:mod:`.key_mapping`), and says which config its weights fit.
 """
 
-from . import mmdet  # noqa: F401  (registers --source mmdet)
+from . import centernet, mmdet  # noqa: F401  (register --source centernet, mmdet)
 from .key_mapping import Rule, UnknownKeysError, rename_keys, resnet_rules, strip_prefix
 from .sources import (
     SOURCES,

@@ -1,0 +1,44 @@
+"""
+``--source centernet``: xingyizhou/CenterNet's released models (``{"epoch", "state_dict"}``,
+keys optionally prefixed ``module.``). One source for its three networks: each network's
+converter module registers a key prefix only its checkpoints have
+(:func:`register_centernet_network`), and :func:`convert_centernet` dispatches.
+"""
+
+from typing import Any, Callable, Dict, Mapping
+
+from torch import Tensor
+
+from .key_mapping import strip_prefix
+from .sources import ConvertedCheckpoint, find_state_dict, register_source
+
+__all__ = ["CENTERNET_NETWORKS", "convert_centernet", "register_centernet_network"]
+
+NetworkConverter = Callable[[Dict[str, Tensor]], ConvertedCheckpoint]
+
+# a key prefix only this network's checkpoints have -> its converter
+CENTERNET_NETWORKS: Dict[str, NetworkConverter] = {}
+
+
+def register_centernet_network(key_prefix: str) -> Callable[[NetworkConverter], NetworkConverter]:
+    def register(converter: NetworkConverter) -> NetworkConverter:
+        CENTERNET_NETWORKS[key_prefix] = converter
+        return converter
+
+    return register
+
+
+@register_source("centernet")
+def convert_centernet(checkpoint: Mapping[str, Any]) -> ConvertedCheckpoint:
+    # The original's load_model strips the "module." that DataParallel training saved.
+    state_dict = strip_prefix(
+        find_state_dict(checkpoint, ["state_dict"], source="CenterNet"), "module."
+    )
+    for prefix, converter in CENTERNET_NETWORKS.items():
+        if any(k.startswith(prefix) for k in state_dict):
+            return converter(state_dict)
+    roots = sorted({k.split(".")[0] for k in state_dict})
+    raise ValueError(
+        f"not a CenterNet checkpoint of a network this project converts: its top-level keys "
+        f"are {roots[:20]}; expected one of {sorted(CENTERNET_NETWORKS)}"
+    )
