@@ -1,0 +1,82 @@
+"""
+Slow, obvious implementations of the compiled operators of the original code, written from
+their CUDA/C++ sources' semantics: they stand in for the extensions when the original networks
+are built here for parity, and the tests check this project's fast operators against them.
+"""
+
+import sys
+import types
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["bilinear_sample_zero_padded", "modulated_deform_conv2d_reference", "stub_module"]
+
+
+def bilinear_sample_zero_padded(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
+    """
+    ``image`` ``[C, H, W]`` sampled at real positions ``y``, ``x`` (any equal shapes S, pixel
+    units, pixel centres at integers) -> ``[C, *S]``, as DCNv2's ``dmcn_im2col_bilinear``: a
+    position with ``y <= -1``, ``y >= H``, ``x <= -1`` or ``x >= W`` gives 0; otherwise each
+    of the four neighbours contributes its bilinear weight, neighbours outside the image
+    contributing 0.
+    """
+    _, height, width = image.shape
+    inside = (y > -1) & (y < height) & (x > -1) & (x < width)
+    y0, x0 = torch.floor(y), torch.floor(x)
+    out = image.new_zeros((image.shape[0],) + tuple(y.shape))
+    for dy in (0, 1):
+        for dx in (0, 1):
+            yy, xx = y0 + dy, x0 + dx
+            weight = (1 - (y - yy).abs()) * (1 - (x - xx).abs())
+            valid = inside & (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+            yi = yy.clamp(0, height - 1).long()
+            xi = xx.clamp(0, width - 1).long()
+            out += image[:, yi, xi] * (weight * valid)
+    return out
+
+
+def modulated_deform_conv2d_reference(
+    x: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    stride: Tuple[int, int] = (1, 1),
+    padding: Tuple[int, int] = (0, 0),
+    dilation: Tuple[int, int] = (1, 1),
+) -> Tensor:
+    """
+    DCNv2's ``dcn_v2_conv`` (one deformable group) by explicit sampling. ``x`` ``[N, C, H, W]``;
+    ``weight`` ``[O, C, kh, kw]``; ``offset`` ``[N, 2 kh kw, Ho, Wo]`` with channel ``2k`` the
+    row and ``2k + 1`` the column offset of tap ``k = i kw + j``; ``mask`` ``[N, kh kw, Ho,
+    Wo]`` (already through the sigmoid). Tap ``k`` of output cell ``(p, q)`` reads ``x`` at row
+    ``p sh - ph + i dh + offset[2k]`` and column ``q sw - pw + j dw + offset[2k + 1]``.
+    """
+    n, _, _, _ = x.shape
+    out_channels, _, kh, kw = weight.shape
+    ho, wo = offset.shape[-2:]
+    rows = (torch.arange(ho, dtype=x.dtype) * stride[0] - padding[0])[:, None]
+    cols = (torch.arange(wo, dtype=x.dtype) * stride[1] - padding[1])[None, :]
+    out = x.new_zeros(n, out_channels, ho, wo)
+    for b in range(n):
+        for i in range(kh):
+            for j in range(kw):
+                k = i * kw + j
+                y = rows + i * dilation[0] + offset[b, 2 * k]
+                xx = cols + j * dilation[1] + offset[b, 2 * k + 1]
+                sampled = bilinear_sample_zero_padded(x[b], y, xx) * mask[b, k]
+                out[b] += torch.einsum("oc,chw->ohw", weight[:, :, i, j], sampled)
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+def stub_module(name: str, **attributes) -> types.ModuleType:
+    """Register (in ``sys.modules``) a module ``name`` holding ``attributes``: the stand-in for
+    an original's compiled extension, so that its Python sources import unchanged."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    sys.modules[name] = module
+    return module
