@@ -18,6 +18,8 @@ side comparison of the five detectors of tools/benchmarking/zoo.py).
   faster-coco-eval.
 * ``export``: each detector's exported graph eager, as TorchScript and in ONNX Runtime
   (``--export-sizes``, ``--export-configs``).
+* ``model-zoo``: latency of the configs the converted official checkpoints fit, one
+  ``--zoo-size`` image as ``DefaultPredictor`` runs it (the README's model-zoo table).
 
 Each suite writes ``<output>/benchmark_<suite>.json`` (the cost suites: benchmark.json).
 ``--reps`` and ``--warmup`` apply to every suite chosen; unset, each suite uses its own default.
@@ -49,6 +51,7 @@ PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
     cost,
     export,
     fcos_vs_detectron2,
+    model_zoo,
     report,
     timing,
     zoo,
@@ -62,6 +65,7 @@ PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
         "cost",
         "export",
         "fcos_vs_detectron2",
+        "model_zoo",
         "report",
         "timing",
         "zoo",
@@ -76,6 +80,7 @@ OTHER_SUITES = {
     "fcos-vs-detectron2": fcos_vs_detectron2.run,
     "cocoeval": cocoeval.run,
     "export": export.run,
+    "model-zoo": model_zoo.run,
 }
 SUITES = (*cost.SUITES, *OTHER_SUITES)
 
@@ -145,6 +150,9 @@ def parse_args(argv=None):
     group = parser.add_argument_group("export")
     group.add_argument("--export-sizes", type=int, nargs="+", default=None, help="H = W")
     group.add_argument("--export-configs", nargs="+", default=None, choices=list(export.CONFIGS))
+
+    group = parser.add_argument_group("model-zoo")
+    group.add_argument("--zoo-size", type=int, default=None, help="H = W (default 512)")
     return parser.parse_args(argv)
 
 
