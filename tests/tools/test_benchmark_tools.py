@@ -116,3 +116,29 @@ def test_report_tables_and_plots(tmp_path):
         "ap_vs_latency_cpu.png",
     ):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_model_zoo_suite_times_each_config_through_the_predictor(tmp_path, monkeypatch):
+    from tools import benchmark
+    from tools.benchmarking import model_zoo
+
+    configs = {"small": "configs/CenterNet/centernet_R_18_shapes.py"}
+    monkeypatch.setattr(model_zoo, "CONFIGS", configs)
+    args = benchmark.parse_args(
+        ["--suite", "model-zoo", "--reps", "2", "--warmup", "0", "--zoo-size", "64"]
+        + ["--output", str(tmp_path)]
+    )
+    model_zoo.run(args)
+    with open(tmp_path / "benchmark_model-zoo.json") as f:
+        report = json.load(f)
+    entry = report["devices"]["cpu"]["small"]
+    assert entry["config"] == configs["small"] and entry["median_ms"] > 0
+    assert report["size"] == 64 and report["reps"] == 2
+
+
+def test_model_zoo_configs_exist():
+    from tools.benchmarking import model_zoo
+
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for config in model_zoo.CONFIGS.values():
+        assert os.path.isfile(os.path.join(repository, config)), config
