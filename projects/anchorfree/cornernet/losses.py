@@ -17,9 +17,9 @@ CornerNet losses (Law & Deng, ECCV 2018, Sec. 3.2-3.3), per head (hourglass stac
   and sums ``relu(1 - |e_k - e_j|) - 1/(n + 1e-4)`` over all ``n^2`` pairs, ``k = j``
   included, where the diagonal's ``n`` cancels the subtracted ``n^2/(n + 1e-4)`` only up to
   ``n 1e-4/(n + 1e-4)``. For ``n >= 2`` that changes an image's losses by less than 1e-4;
-  for ``n = 1`` it makes the push loss ``1e-4/(1 + 1e-4) / 1e-4 = 0.9999`` (a constant, with
-  no gradient) instead of 0, so the original's push loss grows by 0.9999 per one-object
-  image, an artifact.
+  for ``n = 1`` it makes the push loss ``1e-4/(1 + 1e-4) / 1e-4 = 0.9999`` (1.0002 in the
+  float32 of its tensors; a constant, with no gradient) instead of 0, so the original's push
+  loss grows by about 1 per one-object image, an artifact.
 * offsets: smooth-L1 (beta 1) on both corners of every object, summed, divided by the number of
   objects.
 
