@@ -125,6 +125,20 @@ def test_soft_nms_discard_overlapping_only():
     assert keep.tolist() == [0]
 
 
+def test_soft_nms_of_empty_boxes():
+    """Zero-size boxes (kept with ``keep_zero_size_boxes``): two equal points do not overlap
+    as continuous boxes (no 0/0); as pixel-inclusive boxes they are the same pixel, IoU 1."""
+    args = (
+        torch.tensor([[4.0, 4, 4, 4], [4, 4, 4, 4]]),
+        torch.tensor([0.9, 0.8]),
+        torch.zeros(2, dtype=torch.long),
+    )
+    _, scores = batched_soft_nms(*args)
+    torch.testing.assert_close(scores, torch.tensor([0.9, 0.8]))
+    _, scores = batched_soft_nms(*args, legacy_plus_one=True)
+    torch.testing.assert_close(scores, torch.tensor([0.9, 0.8 * math.exp(-1 / 0.5)]))
+
+
 # ------------------------------------------------------------------------------------------
 # Decoding (kp_utils.py _decode, test/coco.py)
 # ------------------------------------------------------------------------------------------

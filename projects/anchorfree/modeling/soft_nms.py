@@ -107,7 +107,8 @@ def batched_soft_nms(
         # An inclusive box x1..x2 covers x2 - x1 + 1 pixels: as a continuous box, x1..x2+1.
         boxes = boxes + boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
     same_class = classes[:, None] == classes[None, :]
-    iou = box_iou(boxes, boxes) * same_class
+    # nan_to_num: two empty boxes (0/0) do not overlap.
+    iou = box_iou(boxes, boxes).nan_to_num(0.0) * same_class
     decay = soft_nms_decay(iou, method, sigma, iou_threshold, strict=strict_linear_threshold)
 
     current = scores.float().clone()
