@@ -507,6 +507,7 @@ def test_paper_settings_of_hourglass104():
         push_weight=0.1,
         offset_weight=1.0,
         push_margin=1.0,
+        embedding_loss_reduction="mean",
     )
     assert (model.target_generator.min_overlap, model.target_generator.radius_formula) == (
         0.3,

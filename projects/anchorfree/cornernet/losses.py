@@ -7,10 +7,19 @@ CornerNet losses (Law & Deng, ECCV 2018, Sec. 3.2-3.3), per head (hourglass stac
   embeddings:
   ``pull = 1/n sum_k [(e_tl_k - e_k)^2 + (e_br_k - e_k)^2]``,
   ``push = 1/(n(n-1)) sum_k sum_{j != k} relu(margin - |e_k - e_j|)`` (margin 1);
-  the batch loss is the mean of the per-image losses over the images where they are defined
-  (at least 1 object for pull, 2 for push) and 0 when there are none. (The original code sums
-  the per-image terms over the images of each GPU; averaging keeps the weight independent of
-  how a batch is split.)
+  the batch loss (``embedding_loss_reduction="mean"``) is the mean of the per-image losses over
+  the images where they are defined (at least 1 object for pull, 2 for push) and 0 when there
+  are none: the weight of these losses does not depend on how many images a worker holds.
+  ``"sum"`` is the original code's (``kp_utils.py``, ``_ae_loss``): the sum of the per-image
+  losses over the worker's images (one GPU's chunk there; the chunks' losses are then averaged,
+  as DDP averages the workers' gradients here). Not reproduced: the original's
+  ``_ae_loss`` divides by ``n + 1e-4`` and ``n(n-1) + 1e-4`` instead of ``n`` and ``n(n-1)``,
+  and sums ``relu(1 - |e_k - e_j|) - 1/(n + 1e-4)`` over all ``n^2`` pairs, ``k = j``
+  included, where the diagonal's ``n`` cancels the subtracted ``n^2/(n + 1e-4)`` only up to
+  ``n 1e-4/(n + 1e-4)``. For ``n >= 2`` that changes an image's losses by less than 1e-4;
+  for ``n = 1`` it makes the push loss ``1e-4/(1 + 1e-4) / 1e-4 = 0.9999`` (1.0002 in the
+  float32 of its tensors; a constant, with no gradient) instead of 0, so the original's push
+  loss grows by about 1 per one-object image, an artifact.
 * offsets: smooth-L1 (beta 1) on both corners of every object, summed, divided by the number of
   objects.
 
@@ -32,11 +41,30 @@ from anchorfree.modeling.peaks import gather_at
 from .head import CornerPredictions
 from .target_generator import CornerNetTargets
 
-__all__ = ["associative_embedding_loss", "cornernet_losses"]
+__all__ = [
+    "EMBEDDING_LOSS_REDUCTIONS",
+    "associative_embedding_loss",
+    "check_embedding_loss_reduction",
+    "cornernet_losses",
+]
+
+EMBEDDING_LOSS_REDUCTIONS = ("mean", "sum")
+
+
+def check_embedding_loss_reduction(reduction: str) -> None:
+    if reduction not in EMBEDDING_LOSS_REDUCTIONS:
+        raise ValueError(
+            f"embedding_loss_reduction must be one of {EMBEDDING_LOSS_REDUCTIONS}, "
+            f"got {reduction!r}"
+        )
 
 
 def associative_embedding_loss(
-    tl_embeddings: Tensor, br_embeddings: Tensor, mask: Tensor, margin: float = 1.0
+    tl_embeddings: Tensor,
+    br_embeddings: Tensor,
+    mask: Tensor,
+    margin: float = 1.0,
+    reduction: str = "mean",
 ) -> Tuple[Tensor, Tensor]:
     """
     The pull and push losses of the module docstring.
@@ -45,16 +73,22 @@ def associative_embedding_loss(
         tl_embeddings, br_embeddings: ``[N, M]`` embeddings of each object's two corners.
         mask: ``[N, M]`` bool, which slots hold objects.
         margin: ``Delta`` of the push loss (1 in the paper).
+        reduction: over images, "mean" (over the images where each loss is defined) or "sum"
+            (the original code's).
 
     Returns:
         ``(pull, push)`` scalars; zero (with gradients) where undefined.
     """
+    check_embedding_loss_reduction(reduction)
     mask_f = mask.to(tl_embeddings.dtype)
     counts = mask_f.sum(dim=1)  # [N]
     means = (tl_embeddings + br_embeddings) / 2
     pull_per_object = (tl_embeddings - means).pow(2) + (br_embeddings - means).pow(2)
     pull_per_image = (pull_per_object * mask_f).sum(dim=1) / counts.clamp(min=1)
-    pull = pull_per_image.sum() / (counts >= 1).sum().clamp(min=1)
+    # An image without objects contributes 0 to the sums below, one with 1 object 0 to push.
+    pull = pull_per_image.sum()
+    if reduction == "mean":
+        pull = pull / (counts >= 1).sum().clamp(min=1)
 
     num_slots = mask.shape[1]
     off_diagonal = ~torch.eye(num_slots, dtype=torch.bool, device=mask.device)
@@ -62,7 +96,9 @@ def associative_embedding_loss(
     distances = (means[:, :, None] - means[:, None, :]).abs()
     push_per_pair = F.relu(margin - distances) * pairs
     push_per_image = push_per_pair.sum(dim=(1, 2)) / (counts * (counts - 1)).clamp(min=1)
-    push = push_per_image.sum() / (counts >= 2).sum().clamp(min=1)
+    push = push_per_image.sum()
+    if reduction == "mean":
+        push = push / (counts >= 2).sum().clamp(min=1)
     return pull, push
 
 
@@ -77,6 +113,7 @@ def cornernet_losses(
     push_weight: float = 0.1,
     offset_weight: float = 1.0,
     push_margin: float = 1.0,
+    embedding_loss_reduction: str = "mean",
 ) -> Dict[str, Tensor]:
     """
     The weighted losses of one head.
@@ -85,7 +122,7 @@ def cornernet_losses(
         predictions: one head's outputs on the grid of ``targets``.
         targets: from :class:`CornerNetTargetGenerator`.
         focal_loss_alpha, focal_loss_beta, prob_clamp: of the heatmap focal loss.
-        *_weight, push_margin: see :class:`~.meta_arch.CornerNet`.
+        *_weight, push_margin, embedding_loss_reduction: see :class:`~.meta_arch.CornerNet`.
 
     Returns:
         ``loss_cornernet_hm_tl``, ``loss_cornernet_hm_br``, ``loss_cornernet_pull``,
@@ -102,7 +139,9 @@ def cornernet_losses(
 
     tl_embeddings = at_corners(predictions.tl_embedding, targets.tl_cells).squeeze(2)
     br_embeddings = at_corners(predictions.br_embedding, targets.br_cells).squeeze(2)
-    pull, push = associative_embedding_loss(tl_embeddings, br_embeddings, targets.mask, push_margin)
+    pull, push = associative_embedding_loss(
+        tl_embeddings, br_embeddings, targets.mask, push_margin, embedding_loss_reduction
+    )
 
     mask = targets.mask
     offset_loss = (

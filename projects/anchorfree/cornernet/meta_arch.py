@@ -12,7 +12,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.structures import Instances
 
 from .head import CornerNetHead, CornerPredictions
-from .losses import cornernet_losses
+from .losses import check_embedding_loss_reduction, cornernet_losses
 from .postprocess import (
     CornerCandidates,
     CornerNetPostprocessor,
@@ -64,10 +64,12 @@ class CornerNet(HeatmapDetector):
         push_weight: float = 0.1,
         offset_weight: float = 1.0,
         push_margin: float = 1.0,
+        embedding_loss_reduction: str = "mean",
         flip_test: bool = False,
         test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
+        clamp_test_probs: bool = True,
     ):
         """
         Args:
@@ -83,6 +85,9 @@ class CornerNet(HeatmapDetector):
                 in the loss and at test time.
             pull_weight, push_weight, offset_weight: loss weights (0.1, 0.1, 1).
             push_margin: ``Delta`` of the push loss (1).
+            embedding_loss_reduction: pull and push over the images of a batch: "mean" over
+                the images where each is defined, or "sum" (the original code's); see
+                :mod:`.losses`.
             flip_test: also decode the horizontally mirrored image and suppress the two sets of
                 candidates together (CornerNet's flip testing).
             test_scales: at test time, decode every image resized by each of these factors
@@ -90,6 +95,8 @@ class CornerNet(HeatmapDetector):
                 candidates together (CornerNet's multi-scale testing); ``(1.0,)``: the image
                 as it is.
             pixel_mean, pixel_std: input normalization (in the input's channel order).
+            clamp_test_probs: clamp the heatmap probabilities at test time as in the loss
+                (off: the plain sigmoid, as the original code decodes).
         """
         if len(heads) != len(head_in_features):
             raise ValueError(
@@ -101,6 +108,7 @@ class CornerNet(HeatmapDetector):
                 raise ValueError(
                     f"The head on '{name}' has {head.num_classes} classes, not {num_classes}"
                 )
+        check_embedding_loss_reduction(embedding_loss_reduction)
         super().__init__(
             backbone=backbone,
             head_in_features=head_in_features,
@@ -112,6 +120,7 @@ class CornerNet(HeatmapDetector):
             test_scales=test_scales,
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
+            clamp_test_probs=clamp_test_probs,
         )
         self.heads = nn.ModuleList(heads)
         self.loss_kwargs = dict(
@@ -121,6 +130,7 @@ class CornerNet(HeatmapDetector):
             push_weight=push_weight,
             offset_weight=offset_weight,
             push_margin=push_margin,
+            embedding_loss_reduction=embedding_loss_reduction,
         )
 
     def predict_heads(

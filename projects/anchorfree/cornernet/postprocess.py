@@ -4,21 +4,26 @@ offsets to detections.
 
 Per image:
 
-1. corner probabilities (the model's clamped sigmoid of each heatmap, ``prob_clamp``): cells
-   that are not the maximum of their 3x3 neighbourhood are zeroed (the max-pool replacement for
-   NMS on corners);
+1. corner probabilities (the model's sigmoid of each heatmap, clamped to ``prob_clamp`` as in
+   the loss unless the model's ``clamp_test_probs`` is off): cells that are not the maximum of
+   their 3x3 neighbourhood are zeroed (the max-pool replacement for NMS on corners);
 2. the ``topk`` best top-left and the ``topk`` best bottom-right corners over all classes; a
    corner's position is ``(cell + offset) * stride`` in input pixels;
 3. all ``topk x topk`` (top-left, bottom-right) pairs at once, as ``[N, K, K]`` tensors. A pair is
    rejected when its corners have different classes, when their embeddings differ by more than
    ``embedding_thresh``, or when the bottom-right corner is not strictly below and right of the
-   top-left one (``x_br > x_tl`` and ``y_br > y_tl``, on the decoded positions). Pairing is this
-   thresholding over all pairs, not a matching: a corner may be part of several boxes;
+   top-left one (``x_br > x_tl`` and ``y_br > y_tl``, on the decoded positions; ``>=`` with
+   ``keep_zero_size_boxes``, the original code's rule). Pairing is this thresholding over all
+   pairs, not a matching: a corner may be part of several boxes;
 4. a box's score is the mean of its two corner probabilities; the ``max_candidates`` best valid
    pairs are kept (CornerNet keeps 1000);
-5. boxes are clipped to the image (empty boxes dropped) and suppressed with class-aware
-   soft-NMS (Gaussian, as in CornerNet, or linear), hard NMS, or not at all; the
-   ``max_detections_per_image`` best with a score of at least ``score_thresh`` are returned.
+5. boxes are clipped to the image (boxes left empty are dropped, unless
+   ``keep_zero_size_boxes``: the original code keeps every clipped box) and suppressed with
+   class-aware soft-NMS (Gaussian, as in CornerNet, or linear; the ``soft_nms_*`` switches are
+   those of :func:`~anchorfree.modeling.soft_nms.batched_soft_nms`), hard NMS, or not at all;
+   the ``max_detections_per_image`` best with a score of at least ``score_thresh`` are
+   returned (with ``soft_nms_discard_overlapping_only``, boxes that nothing overlapped also
+   below it).
 
 Steps 1-4 are :meth:`CornerNetPostprocessor.decode` and step 5 is
 :meth:`CornerNetPostprocessor.select`, so that flip testing can merge the candidates of an
@@ -89,6 +94,10 @@ class CornerNetPostprocessor:
         soft_nms_sigma: float = 0.5,
         score_thresh: float = 0.001,
         max_detections_per_image: int = 100,
+        keep_zero_size_boxes: bool = False,
+        soft_nms_legacy_plus_one: bool = False,
+        soft_nms_strict_linear_threshold: bool = False,
+        soft_nms_discard_overlapping_only: bool = False,
     ):
         """
         Args:
@@ -101,6 +110,14 @@ class CornerNetPostprocessor:
             soft_nms_sigma: of the Gaussian soft-NMS.
             score_thresh: smallest score of a detection (after soft-NMS decay).
             max_detections_per_image: detections returned per image.
+            keep_zero_size_boxes: pair corners with ``x_br >= x_tl`` and ``y_br >= y_tl``
+                (not ``>``) and keep boxes that clipping leaves empty: the original code's
+                (``kp_utils.py`` ``_decode`` rejects only ``br < tl``; ``test/coco.py`` clips
+                and drops nothing).
+            soft_nms_legacy_plus_one, soft_nms_strict_linear_threshold,
+                soft_nms_discard_overlapping_only: the switches of ``batched_soft_nms`` that
+                reproduce the original ``nms.pyx`` (``legacy_plus_one``,
+                ``strict_linear_threshold``, ``discard_overlapping_only``).
         """
         if nms_type not in NMS_TYPES:
             raise ValueError(f"nms_type must be one of {NMS_TYPES}, got {nms_type!r}")
@@ -115,6 +132,12 @@ class CornerNetPostprocessor:
         self.soft_nms_sigma = float(soft_nms_sigma)
         self.score_thresh = float(score_thresh)
         self.max_detections_per_image = int(max_detections_per_image)
+        self.keep_zero_size_boxes = bool(keep_zero_size_boxes)
+        self.soft_nms_options = dict(
+            legacy_plus_one=bool(soft_nms_legacy_plus_one),
+            strict_linear_threshold=bool(soft_nms_strict_linear_threshold),
+            discard_overlapping_only=bool(soft_nms_discard_overlapping_only),
+        )
 
     def _corners(self, probs: Tensor, embedding: Tensor, offset: Tensor, stride: int):
         """Top-K corners: peaks, their ``[N, K]`` embeddings and x, y positions in pixels."""
@@ -139,8 +162,12 @@ class CornerNetPostprocessor:
         # [N, K_tl, K_br]: top-left corners along dim 1, bottom-right corners along dim 2.
         valid = tl.classes[:, :, None] == br.classes[:, None, :]
         valid &= (tl_emb[:, :, None] - br_emb[:, None, :]).abs() <= self.embedding_thresh
-        valid &= br_x[:, None, :] > tl_x[:, :, None]
-        valid &= br_y[:, None, :] > tl_y[:, :, None]
+        if self.keep_zero_size_boxes:
+            valid &= br_x[:, None, :] >= tl_x[:, :, None]
+            valid &= br_y[:, None, :] >= tl_y[:, :, None]
+        else:
+            valid &= br_x[:, None, :] > tl_x[:, :, None]
+            valid &= br_y[:, None, :] > tl_y[:, :, None]
         scores = (tl.scores[:, :, None] + br.scores[:, None, :]) / 2
         # Probabilities are positive: -1 marks rejected pairs.
         scores = scores.masked_fill(~valid, -1.0).flatten(1)
@@ -172,10 +199,10 @@ class CornerNetPostprocessor:
         """Step 5: clip to ``image_size`` ``(height, width)``, suppress, keep the best."""
         boxes = Boxes(candidates.boxes.clone())
         boxes.clip(image_size)
-        nonempty = boxes.nonempty()
-        boxes = boxes[nonempty]
-        scores = candidates.scores[nonempty]
-        classes = candidates.classes[nonempty]
+        scores, classes = candidates.scores, candidates.classes
+        if not self.keep_zero_size_boxes:
+            nonempty = boxes.nonempty()
+            boxes, scores, classes = boxes[nonempty], scores[nonempty], classes[nonempty]
         max_detections = self.max_detections_per_image
         if self.nms_type.startswith("soft_"):
             keep, scores = batched_soft_nms(
@@ -187,6 +214,7 @@ class CornerNetPostprocessor:
                 iou_threshold=self.nms_thresh,
                 score_threshold=self.score_thresh,
                 max_detections=max_detections,
+                **self.soft_nms_options,
             )
         else:
             above = (scores >= self.score_thresh).nonzero().flatten()
@@ -211,7 +239,8 @@ class CornerNetPostprocessor:
         """
         Args:
             predictions: one head's outputs for ``N`` images, with the heatmaps as
-                probabilities (``CornerNet.heatmap_probs``: the clamped sigmoid, float32).
+                probabilities (``CornerNet.heatmap_probs``: the sigmoid, float32, clamped
+                unless ``clamp_test_probs`` is off).
             stride: input pixels per output cell.
             image_sizes: per image, ``(height, width)`` of its unpadded input.
 

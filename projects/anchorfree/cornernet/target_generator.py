@@ -12,7 +12,9 @@ The rules (CornerNet, Law & Deng, ECCV 2018, Sec. 3.2-3.3):
 * Heatmaps: one Gaussian per corner on its cell and class channel (``draw_gaussians``: peak 1,
   ``sigma = (2r + 1) / 6``, elementwise max where Gaussians overlap), with the radius ``r``
   from ``gaussian_radius`` of the box size in output-grid units, at ``min_overlap`` (0.3) with
-  the corrected formula, rounded down.
+  the corrected formula, rounded down. The size is taken as it is, not rounded: the original
+  code rounds it up first (``radius_from_ceiled_size``), which gives some boxes a radius one
+  cell larger.
 * Embeddings: the top-left and bottom-right cells of every object are listed in the same slot,
   so that the loss can gather the two embeddings of an object (``mask`` marks real slots).
 * Crowd boxes (a boolean ``gt_is_crowd`` field, kept by custom mappers only; Detectron2's
@@ -73,6 +75,7 @@ class CornerNetTargetGenerator(HeatmapTargetGenerator):
         num_classes: int,
         min_overlap: float = 0.3,
         radius_formula: str = "corrected",
+        radius_from_ceiled_size: bool = False,
     ):
         """
         Args:
@@ -80,9 +83,15 @@ class CornerNetTargetGenerator(HeatmapTargetGenerator):
             min_overlap: IoU that a box from corners displaced by the radius keeps with the
                 ground truth (0.3 in CornerNet).
             radius_formula: "corrected" (CornerNet) or "published"; see ``gaussian_radius``.
+            radius_from_ceiled_size: the radius of the box size in output-grid cells rounded
+                up, as the original code (``sample/coco.py``); see
+                :class:`~anchorfree.modeling.gaussian_targets.HeatmapTargetGenerator`.
         """
         super().__init__(
-            num_classes=num_classes, min_overlap=min_overlap, radius_formula=radius_formula
+            num_classes=num_classes,
+            min_overlap=min_overlap,
+            radius_formula=radius_formula,
+            radius_from_ceiled_size=radius_from_ceiled_size,
         )
 
     @torch.no_grad()

@@ -91,17 +91,38 @@ class HeatmapTargetGenerator:
     """
     What the heatmap detectors' target generators (CenterNet, CornerNet) share: the number of
     heatmap channels and the Gaussian radius rule, :func:`heatmap_radii` with one
-    ``min_overlap`` and ``radius_formula`` (checked once, here).
+    ``min_overlap`` and ``radius_formula`` (checked once, here), of the box size in output-grid
+    cells as it is (default) or rounded up (``radius_from_ceiled_size``).
     """
 
-    def __init__(self, *, num_classes: int, min_overlap: float, radius_formula: str):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        min_overlap: float,
+        radius_formula: str,
+        radius_from_ceiled_size: bool = False,
+    ):
+        """
+        Args:
+            num_classes: number of heatmap channels.
+            min_overlap, radius_formula: see :func:`gaussian_radius`.
+            radius_from_ceiled_size: the radius of a box ``h x w`` (output-grid cells) is that
+                of ``ceil(h) x ceil(w)``, as in the original CornerNet (``sample/coco.py``:
+                ``math.ceil(height * height_ratio)``) and CenterNet (``ctdet.py``:
+                ``gaussian_radius((math.ceil(h), math.ceil(w)))``) code; by default that of
+                ``h x w`` itself, which is what the radius formula is derived for.
+        """
         check_radius_settings(min_overlap, radius_formula)
         self.num_classes = int(num_classes)
         self.min_overlap = float(min_overlap)
         self.radius_formula = radius_formula
+        self.radius_from_ceiled_size = bool(radius_from_ceiled_size)
 
     def radii(self, heights: Tensor, widths: Tensor) -> Tensor:
         """Radii in whole cells of boxes ``heights x widths`` (in output-grid cells)."""
+        if self.radius_from_ceiled_size:
+            heights, widths = heights.ceil(), widths.ceil()
         return heatmap_radii(heights, widths, self.min_overlap, self.radius_formula)
 
 

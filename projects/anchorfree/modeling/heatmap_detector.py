@@ -7,7 +7,8 @@ What it holds: pixel normalization, ``device``, ``preprocess_image``, the train/
 switch of ``forward``, the rescaling of detections to the requested output size
 (``detector_postprocess``), the average of the losses over the heads, the flip test, the
 multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), and the clamped heatmap
-probabilities (``prob_clamp``, in the loss and at test time).
+probabilities (``prob_clamp``, in the loss and, unless ``clamp_test_probs`` is off, at test
+time).
 
 Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 
@@ -81,6 +82,7 @@ class HeatmapDetector(nn.Module):
         test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
+        clamp_test_probs: bool = True,
     ):
         """
         Args:
@@ -97,6 +99,11 @@ class HeatmapDetector(nn.Module):
             test_scales: at test time, run every image resized by each of these factors and
                 merge (:meth:`merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (in the input's channel order).
+            clamp_test_probs: clamp the probabilities at test time as in the loss. Off: the
+                plain sigmoid, as the original CornerNet (``kp_utils.py`` ``_decode``) and
+                CenterNet (``output['hm'].sigmoid_()``) code decode; the clamp turns every
+                probability under ``prob_clamp`` into ``prob_clamp``, so that flat background
+                cells pass the peak test as ties.
         """
         super().__init__()
         shapes = backbone.output_shape()
@@ -120,6 +127,7 @@ class HeatmapDetector(nn.Module):
         self.target_generator = target_generator
         self.postprocessor = postprocessor
         self.prob_clamp = prob_clamp
+        self.clamp_test_probs = bool(clamp_test_probs)
         self.flip_test = flip_test
         self.test_scales = check_test_scales(test_scales)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
@@ -165,7 +173,10 @@ class HeatmapDetector(nn.Module):
         return mean_over_heads([self.head_losses(o, targets) for o in outputs])
 
     def heatmap_probs(self, logits: Tensor) -> Tensor:
-        """Heatmap probabilities as the loss sees them: the clamped sigmoid, in float32."""
+        """Heatmap probabilities at test time, in float32: as the loss sees them (the clamped
+        sigmoid), or the plain sigmoid when ``clamp_test_probs`` is off."""
+        if not self.clamp_test_probs:
+            return torch.sigmoid(logits.float())
         return clamped_sigmoid(logits.float(), self.prob_clamp)
 
     def forward_raw(self, images: ImageList, *, flip: bool = False):
