@@ -25,6 +25,7 @@ Exit status 1 when a check fails.
 """
 
 import argparse
+import importlib
 import math
 import os
 import sys
@@ -63,8 +64,17 @@ def build_original(source_root: str, depth: int) -> Tuple[nn.Module, object]:
     network = import_centernet_network(source_root, "resnet_dcn")
     block, layers = network.resnet_spec[depth]
     model = network.PoseResNet(block, layers, HEADS, head_conv=64)
-    decode = __import__("models.decode", fromlist=["ctdet_decode"])
+    decode = importlib.import_module("models.decode")  # src/lib is on the path now
     return model, decode
+
+
+def fan_in(conv: nn.Module) -> int:
+    """Inputs summed into one output of a conv (or of the original's ``DCN``, whose weight is
+    laid out as a conv's); a 4x4 transposed conv of stride 2 sums 4 of its 16 taps."""
+    weight = conv.weight
+    if isinstance(conv, nn.ConvTranspose2d):
+        return weight.shape[0] * weight[0, 0].numel() // 4
+    return weight[0].numel()
 
 
 @torch.no_grad()
@@ -81,16 +91,8 @@ def randomize(model: nn.Module, generator: torch.Generator) -> None:
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) or hasattr(
             module, "conv_offset_mask"
         ):
-            weight = module.weight
-            fan_in = (
-                weight[0].numel()
-                if not isinstance(module, nn.ConvTranspose2d)
-                else (
-                    weight.shape[0] * weight[0, 0].numel() // 4  # stride 2: 1/4 of taps per output
-                )
-            )
             offset_conv = name.endswith("conv_offset_mask")
-            normal(weight, (0.5 if offset_conv else 1.0) / math.sqrt(fan_in))
+            normal(module.weight, (0.5 if offset_conv else 1.0) / math.sqrt(fan_in(module)))
             if module.bias is not None:
                 normal(module.bias, 0.5 if offset_conv else 0.1)
     # Last layers: heatmap logits about the original's initial -2.19, sizes of a few cells
