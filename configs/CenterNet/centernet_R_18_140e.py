@@ -3,16 +3,34 @@
 # jitter), batch 114, Adam at 5e-4, 140 epochs, LR x0.1 at epochs 90 and 120, no warm-up.
 # The paper reports 28.1 AP for this model without test augmentation.
 #
+# The network is the original's resnet_dcn.py PoseResNet (experiments/ctdet_coco_resdcn18.sh),
+# so that its released ctdet_coco_resdcn18.pth converts into it exactly
+# (tools/convert_checkpoint.py --source centernet): its DCNs have a bias before their BN, and
+# it sees what the original fed it: BGR images normalized with CenterNet's COCO mean and std
+# (src/lib/datasets/dataset/coco.py, 0-1 pixels there, x255 here).
+# The original's released AP comes from its own test pipeline (--keep_res: the image at its own
+# resolution, centred on a canvas of (size | 31) + 1, zero pixels around it); this config tests
+# with the longer side at 512, padded right and bottom.
+#
 # Initialization: torchvision's ImageNet ResNet-18, converted with Detectron2's
 # tools/convert-torchvision-to-d2.py (Detectron2 hosts no ResNet-18):
 #   python convert-torchvision-to-d2.py resnet18-f37072fd.pth pretrained/torchvision_R-18.pkl
-# Training stops with "checkpoint not found" until that file exists.
+# (RGB weights fine-tuned on BGR inputs, as the original did.) Training stops with "checkpoint
+# not found" until that file exists.
 from ..common.optim import Adam as optimizer
 from ..common.train import train
 from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
 from .models.centernet import model
 
 BATCH_SIZE = 114
+# CenterNet's COCO statistics (coco.py's mean/std, BGR order) in 0-255 pixels.
+CENTERNET_MEAN_BGR = [0.40789654 * 255, 0.44719302 * 255, 0.47026115 * 255]
+CENTERNET_STD_BGR = [0.28863828 * 255, 0.27408164 * 255, 0.27809835 * 255]
+
+model.backbone.conv_bias = True
+model.pixel_mean = CENTERNET_MEAN_BGR
+model.pixel_std = CENTERNET_STD_BGR
+dataloader.train.mapper.image_format = "BGR"
 
 dataloader.train.total_batch_size = BATCH_SIZE
 optimizer.lr = 5e-4

@@ -590,6 +590,8 @@ def test_paper_settings():
     assert [s[0].__class__ for s in neck.stages] == [ModulatedDeformConv3x3] * 3
     assert [s[3].out_channels for s in neck.stages] == [256, 128, 64]
     torch.testing.assert_close(neck.stages[0][3].weight, bilinear_upsampling_weight(256))
+    # As the original's resnet_dcn.py: a bias in each DCN before its BN, none in the deconvs.
+    assert all(s[0].bias is not None and s[3].bias is None for s in neck.stages)
     assert [branch[0].out_channels for branch in model.head.heatmap] == [64]
     torch.testing.assert_close(model.head.heatmap[0][-1].bias, torch.full((80,), -2.19))
     assert (model.target_generator.radius_formula, model.target_generator.min_overlap) == (

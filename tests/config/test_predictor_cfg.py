@@ -79,10 +79,11 @@ def test_keys_come_from_the_lazy_config():
     coco = get_predictor_cfg(
         os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_140e.py"), []
     )
+    # BGR: the input of the original CenterNet's ResNet-DCN, whose weights convert into it.
     assert (coco.INPUT.MIN_SIZE_TEST, coco.INPUT.MAX_SIZE_TEST, coco.INPUT.FORMAT) == (
         512,
         512,
-        "RGB",
+        "BGR",
     )
     assert coco.MODEL.WEIGHTS == load_config(coco.LAZY_CONFIG.FILE).train.init_checkpoint
 

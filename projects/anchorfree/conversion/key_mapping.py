@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 from torch import Tensor
 
-__all__ = ["Rule", "UnknownKeysError", "rename_keys", "resnet_rules", "strip_prefix"]
+__all__ = ["BN_SUFFIX", "Rule", "UnknownKeysError", "rename_keys", "resnet_rules", "strip_prefix"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ def strip_prefix(state_dict: Mapping[str, Tensor], prefix: str) -> Dict[str, Ten
     return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
 
 
-_BN_SUFFIX = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+# The tensors of a BatchNorm, as a regex group (for rules of any network's norms).
+BN_SUFFIX = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 
 
 def resnet_rules(
@@ -140,10 +141,10 @@ def resnet_rules(
         )
     rules += [
         Rule(rf"{s}{re.escape(stem_conv)}\.weight", f"{target}stem.conv1.weight"),
-        Rule(rf"{s}{re.escape(stem_norm)}\.{_BN_SUFFIX}", rf"{target}stem.conv1.norm.\1"),
+        Rule(rf"{s}{re.escape(stem_norm)}\.{BN_SUFFIX}", rf"{target}stem.conv1.norm.\1"),
         Rule(rf"{s}{layer}conv(\d)\.weight", stage_key(r"conv\3.weight")),
-        Rule(rf"{s}{layer}bn(\d)\.{_BN_SUFFIX}", stage_key(r"conv\3.norm.\4")),
+        Rule(rf"{s}{layer}bn(\d)\.{BN_SUFFIX}", stage_key(r"conv\3.norm.\4")),
         Rule(rf"{s}{layer}downsample\.0\.weight", stage_key("shortcut.weight")),
-        Rule(rf"{s}{layer}downsample\.1\.{_BN_SUFFIX}", stage_key(r"shortcut.norm.\3")),
+        Rule(rf"{s}{layer}downsample\.1\.{BN_SUFFIX}", stage_key(r"shortcut.norm.\3")),
     ]
     return rules

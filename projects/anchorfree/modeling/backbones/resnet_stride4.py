@@ -97,6 +97,7 @@ class UpsamplingNeck(Backbone):
         channels: Sequence[int] = (256, 128, 64),
         deformable: bool = True,
         norm: NormType = "BN",
+        conv_bias: bool = False,
     ):
         """
         Args:
@@ -106,6 +107,9 @@ class UpsamplingNeck(Backbone):
             deformable: the 3x3 convs are modulated deformable convs (the paper) or regular.
             norm: ``get_norm`` name of the stages' norms ("BN", "SyncBN", "GN", "" for none),
                 or a callable of the channel count.
+            conv_bias: the 3x3 convs have a bias even when a norm follows (the original
+                CenterNet's DCN always has one, so its checkpoints hold it); without a norm
+                every conv has a bias anyway.
         """
         super().__init__()
         shape = bottom_up.output_shape()[in_feature]
@@ -118,13 +122,14 @@ class UpsamplingNeck(Backbone):
         self.bottom_up = bottom_up
         self.in_feature = in_feature
         use_bias = norm == ""
+        conv_has_bias = use_bias or conv_bias
         stages: List[nn.Module] = []
         in_channels = shape.channels
         for out_channels in channels:
             if deformable:
-                conv = ModulatedDeformConv3x3(in_channels, out_channels, bias=use_bias)
+                conv = ModulatedDeformConv3x3(in_channels, out_channels, bias=conv_has_bias)
             else:
-                conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=use_bias)
+                conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=conv_has_bias)
             # Padding 1 with a 4x4 kernel at stride 2 gives exactly twice the input size.
             up = nn.ConvTranspose2d(
                 out_channels, out_channels, 4, stride=2, padding=1, bias=use_bias
