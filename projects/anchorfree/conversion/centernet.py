@@ -22,6 +22,8 @@ CENTERNET_NETWORKS: Dict[str, NetworkConverter] = {}
 
 def register_centernet_network(key_prefix: str) -> Callable[[NetworkConverter], NetworkConverter]:
     def register(converter: NetworkConverter) -> NetworkConverter:
+        if key_prefix in CENTERNET_NETWORKS:
+            raise ValueError(f"key prefix '{key_prefix}' registered twice")
         CENTERNET_NETWORKS[key_prefix] = converter
         return converter
 

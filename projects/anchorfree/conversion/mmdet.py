@@ -20,6 +20,8 @@ MMDET_DETECTORS: Dict[str, MmdetConverter] = {}
 
 def register_mmdet_detector(head_key_prefix: str) -> Callable[[MmdetConverter], MmdetConverter]:
     def register(converter: MmdetConverter) -> MmdetConverter:
+        if head_key_prefix in MMDET_DETECTORS:
+            raise ValueError(f"key prefix '{head_key_prefix}' registered twice")
         MMDET_DETECTORS[head_key_prefix] = converter
         return converter
 
