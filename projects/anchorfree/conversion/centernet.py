@@ -5,14 +5,19 @@ converter module registers a key prefix only its checkpoints have
 (:func:`register_centernet_network`), and :func:`convert_centernet` dispatches.
 """
 
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, List, Mapping
 
 from torch import Tensor
 
-from .key_mapping import strip_prefix
+from .key_mapping import Rule, strip_prefix
 from .sources import ConvertedCheckpoint, find_state_dict, register_source
 
-__all__ = ["CENTERNET_NETWORKS", "convert_centernet", "register_centernet_network"]
+__all__ = [
+    "CENTERNET_NETWORKS",
+    "centernet_single_head_rules",
+    "convert_centernet",
+    "register_centernet_network",
+]
 
 NetworkConverter = Callable[[Dict[str, Tensor]], ConvertedCheckpoint]
 
@@ -26,6 +31,17 @@ def register_centernet_network(key_prefix: str) -> Callable[[NetworkConverter], 
         return converter
 
     return register
+
+
+def centernet_single_head_rules() -> List[Rule]:
+    """The heads of the one-output networks (DLASeg, ResNet-DCN): ``{hm,wh,reg}.{0,2}``, each
+    ``conv 3x3 (head_conv, bias) -> ReLU -> conv 1x1``, -> the branches of
+    :class:`~anchorfree.centernet.head.CenterNetHead` for its one input."""
+    branches = {"hm": "heatmap", "wh": "wh", "reg": "offset"}
+    return [
+        Rule(rf"{name}\.([02])\.(weight|bias)", rf"head.{ours}.0.\1.\2")
+        for name, ours in branches.items()
+    ]
 
 
 @register_source("centernet")

@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""
+Whole-network parity of CenterNet DLA-34 against xingyizhou/CenterNet, run by hand:
+
+    git --git-dir=/work/.mirror/xingyizhou+CenterNet/repo archive HEAD | tar -x -C /tmp/dla-orig
+    python tools/parity/check_centernet_dla.py --original /tmp/dla-orig
+
+Builds the original's ``DLASeg('dla34', heads={hm: 80, wh: 2, reg: 2}, head_conv=256)`` (as
+``get_pose_net(34, ...)``, without the ImageNet download; the classifier ``base.fc`` that
+``load_pretrained_model`` attaches is added as it does, so the file has the released layout)
+with the reference DCNv2 (:mod:`tools.parity.centernet_original`), gives it random weights
+(BatchNorm affine parameters and running statistics, and offset/mask convs that deform by
+about a pixel, so that every part matters), saves them as the original's ``save_model``
+(``{"epoch", "state_dict"}``), converts them with ``tools/convert_checkpoint.py --source
+centernet``, loads them into this project's CenterNet of
+``configs/CenterNet/centernet_dla34_2x.py`` and compares both on the same normalized inputs:
+
+* the head outputs (heatmap logits, sizes, offsets): max abs difference, required <= 1e-4;
+* the decoded top-100: the original's ``ctdet_decode`` (after its sigmoid) against this
+  project's peak decoding (``CenterNetPostprocessor.peak_boxes`` at stride 1) on the outputs of
+  each, in output-grid cells. Where this project's conventions differ (heatmap probabilities
+  clamped to ``[prob_clamp, 1 - prob_clamp]``, negative sizes decoded as 0) the detections
+  concerned are counted and reported, not failed.
+
+The reference DCNv2 is slow (minutes for a 512x512 input on one core); float32 throughout.
+"""
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from typing import Dict, List, Tuple
+
+import torch
+from torch import nn
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for path in (REPOSITORY, os.path.join(REPOSITORY, "projects")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import anchorfree.data  # noqa: E402, F401  (registers the datasets the config names)
+from anchorfree.config import load_config  # noqa: E402
+from anchorfree.conversion.centernet_dla import CONFIG  # noqa: E402
+from tools.convert_checkpoint import main as convert_checkpoint  # noqa: E402
+from tools.parity.centernet_original import import_centernet_network  # noqa: E402
+
+from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
+from detectron2.config import instantiate  # noqa: E402
+from detectron2.structures import ImageList  # noqa: E402
+
+HEADS = {"hm": 80, "wh": 2, "reg": 2}
+TOPK = 100
+TOLERANCE = 1e-4
+
+
+def build_original(source_root: str) -> nn.Module:
+    """The original's CenterNet DLA-34 as ``get_pose_net(34, HEADS, head_conv=256)`` builds
+    it, ImageNet classifier included, without downloading the ImageNet weights."""
+    networks = import_centernet_network(source_root, "pose_dla_dcn")
+    model = networks.DLASeg(
+        "dla34",
+        HEADS,
+        pretrained=False,
+        down_ratio=4,
+        final_kernel=1,
+        last_level=5,
+        head_conv=256,
+    )
+    # What load_pretrained_model adds before loading the ImageNet weights (1000 classes).
+    model.base.fc = nn.Conv2d(model.base.channels[-1], 1000, kernel_size=1, bias=True)
+    return model
+
+
+@torch.no_grad()
+def randomize(model: nn.Module, generator: torch.Generator) -> None:
+    """Weights whose effects reach the outputs: convs (the DCNs' too) at He scale, so that
+    the features keep varying over the image through 40 layers; the upsampling deconvs away
+    from their bilinear start; BatchNorm parameters and running statistics; offset/mask convs
+    with offsets of about a pixel and masks away from 1/2; heads whose outputs vary over the
+    image about as much as their biases, with sizes mostly positive as a trained model's (so
+    that the decodings compare box by box)."""
+
+    def uniform(tensor, low, high):
+        tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+    def normal(tensor, std):
+        tensor.copy_(torch.randn(tensor.shape, generator=generator) * std)
+
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, nn.BatchNorm2d):
+            uniform(module.weight, 0.5, 1.5)
+            uniform(module.bias, -0.5, 0.5)
+            uniform(module.running_mean, -0.5, 0.5)
+            uniform(module.running_var, 0.5, 2.0)
+            module.num_batches_tracked.fill_(1000)
+        elif name.endswith("conv_offset_mask"):
+            normal(weight, 1 / math.sqrt(weight[0].numel()))
+            uniform(module.bias, -1.0, 1.0)
+        elif isinstance(module, nn.ConvTranspose2d):
+            uniform(weight, 0.0, 0.5)
+        elif isinstance(weight, nn.Parameter) and weight.dim() == 4:  # Conv2d and DCN
+            normal(weight, math.sqrt(2 / weight[0].numel()))
+            if getattr(module, "bias", None) is not None:
+                uniform(module.bias, -0.5, 0.5)
+    for head in HEADS:
+        last = getattr(model, head)[-1]
+        normal(last.weight, 1 / math.sqrt(last.weight[0].numel()))
+    uniform(model.hm[-1].bias, -3.0, 0.0)
+    uniform(model.reg[-1].bias, 0.0, 1.0)
+    uniform(model.wh[-1].bias, 4.0, 8.0)
+
+
+def record_offsets(model: nn.Module) -> List[torch.Tensor]:
+    """Hooks on the original's offset/mask convs that collect ``mean |offset|`` (pixels) of
+    every call, to show that the deformable convs do deform."""
+    magnitudes = []
+
+    def hook(module, inputs, output):
+        offset_channels = 2 * output.shape[1] // 3
+        magnitudes.append(output[:, :offset_channels].abs().mean())
+
+    for name, module in model.named_modules():
+        if name.endswith("conv_offset_mask"):
+            module.register_forward_hook(hook)
+    return magnitudes
+
+
+def original_decode(outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """``ctdet_decode`` of the original on its own outputs, after ``CtdetDetector.process``'s
+    sigmoid: ``[N, K, 6]`` = box (x1, y1, x2, y2) in output cells, score, class."""
+    # The checkout's src/lib, on sys.path since import_centernet_network.
+    from models.decode import ctdet_decode
+
+    return ctdet_decode(outputs["hm"].sigmoid(), outputs["wh"], reg=outputs["reg"], K=TOPK)
+
+
+def compare(
+    original: nn.Module, ours: nn.Module, size: Tuple[int, int], seed: int
+) -> Dict[str, object]:
+    """Both networks on one random ``[1, 3, H, W]`` normalized input of ``size``: the
+    differences of their head outputs and of their top-K decodings."""
+    height, width = size
+    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(seed))
+    offsets = record_offsets(original)
+    with torch.no_grad():
+        theirs = original(x)[0]
+        mine = ours.forward_raw(ImageList(x, [(height, width)]))
+    report = {
+        "deformable convs, mean |offset| (px), min over the layers": min(offsets).item(),
+        "heatmap logits: their range": (theirs["hm"].min().item(), theirs["hm"].max().item()),
+        "heatmap logits: their std over the cells, mean over classes": theirs["hm"]
+        .flatten(2)
+        .std(dim=2)
+        .mean()
+        .item(),
+        "wh: their range": (theirs["wh"].min().item(), theirs["wh"].max().item()),
+        "heatmap logits": (mine.heatmap - theirs["hm"]).abs().max().item(),
+        "wh": (mine.wh - theirs["wh"]).abs().max().item(),
+        "offset": (mine.offset - theirs["reg"]).abs().max().item(),
+    }
+    with torch.no_grad():
+        detections = original_decode(theirs)[0]
+        boxes, peaks = ours.postprocessor.peak_boxes(
+            ours.heatmap_probs(mine.heatmap), mine.wh, mine.offset, stride=1
+        )
+    boxes, scores, classes = boxes[0], peaks.scores[0], peaks.classes[0]
+    # Box centres do not depend on the sizes, so they compare for every detection.
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    their_centres = (detections[:, :2] + detections[:, 2:4]) / 2
+    sizes = detections[:, 2:4] - detections[:, :2]
+    negative = (sizes < 0).any(dim=1)
+    clamped = (detections[:, 4] > 1 - ours.prob_clamp) | (detections[:, 4] < ours.prob_clamp)
+    report.update(
+        {
+            "same classes": torch.equal(classes, detections[:, 5].long()),
+            "score max abs diff (unclamped)": max_abs(scores - detections[:, 4], ~clamped),
+            "centre max abs diff": max_abs(centres - their_centres),
+            "box max abs diff (sizes >= 0)": max_abs(boxes - detections[:, :4], ~negative),
+            "detections with a negative size (decoded as 0 here)": int(negative.sum()),
+            "detections with a clamped score": int(clamped.sum()),
+        }
+    )
+    return report
+
+
+def max_abs(difference: torch.Tensor, rows: torch.Tensor = None) -> float:
+    """Max abs value of ``difference`` (of the selected ``rows``; 0 where none)."""
+    if rows is not None:
+        difference = difference[rows]
+    return difference.abs().max().item() if difference.numel() else 0.0
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--original", required=True, help="a checkout of xingyizhou/CenterNet")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["512x512", "384x512"],
+        help="input sizes HxW (multiples of 32)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    original = build_original(args.original)
+    randomize(original, torch.Generator().manual_seed(args.seed))
+    original.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        released = os.path.join(tmp, "ctdet_coco_dla_random.pth")
+        converted = os.path.join(tmp, "converted.pth")
+        torch.save({"epoch": 1, "state_dict": original.state_dict()}, released)
+        convert_checkpoint(["--source", "centernet", released, converted])
+        ours = instantiate(load_config(os.path.join(REPOSITORY, CONFIG)).model)
+        DetectionCheckpointer(ours).load(converted)
+    ours.eval()
+    failed = False
+    for index, size in enumerate(args.sizes):
+        height, width = (int(v) for v in size.split("x"))
+        report = compare(original, ours, (height, width), args.seed + index)
+        print(f"\n1x3x{height}x{width}:")
+        for key, value in report.items():
+            if isinstance(value, tuple):
+                value = f"[{value[0]:.3g}, {value[1]:.3g}]"
+            print(f"  {key}: {value:.3g}" if isinstance(value, float) else f"  {key}: {value}")
+        failed |= max(report["heatmap logits"], report["wh"], report["offset"]) > TOLERANCE
+        failed |= not report["same classes"] or report["centre max abs diff"] > TOLERANCE
+        failed |= report["box max abs diff (sizes >= 0)"] > TOLERANCE
+        failed |= report["score max abs diff (unclamped)"] > TOLERANCE
+    print("\nFAILED" if failed else f"\nPASSED (head outputs and decoding within {TOLERANCE:g})")
+    return int(failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
