@@ -244,8 +244,8 @@ class DLA(Backbone):
 
 class DeformableConvNormReLU(nn.Module):
     """``relu(norm(deformable conv 3x3(x)))``, the conv a modulated deformable one with bias
-    (:class:`ModulatedDeformConv3x3`, which starts as half a regular 3x3 conv):
-    ``[N, in, H, W] -> [N, out, H, W]``."""
+    (:class:`ModulatedDeformConv3x3`, which starts as a regular 3x3 conv with its taps weighted
+    1/2): ``[N, in, H, W] -> [N, out, H, W]``."""
 
     def __init__(self, in_channels: int, out_channels: int, *, norm: NormType):
         super().__init__()
