@@ -55,8 +55,9 @@ from detectron2.structures import ImageList  # noqa: E402
 HEADS = {"hm": 80, "wh": 2, "reg": 2}
 TOPK = 100
 TOLERANCE = 1e-4
-# The input size of the batch that sets the BatchNorm statistics (a multiple of 32).
-CALIBRATION_SIZE = (128, 128)
+# The input size that sets the BatchNorm statistics (a multiple of 32): large enough that the
+# coarsest level's statistics are not those of its borders.
+CALIBRATION_SIZE = (512, 512)
 VARIANCE_FLOOR = 0.01
 
 
@@ -83,11 +84,9 @@ def randomize(model: nn.Module, generator: torch.Generator) -> None:
     """
     Weights whose effects all reach the outputs: convs (the DCNs' too) at He scale; the
     upsampling deconvs away from their bilinear start; offset/mask convs with offsets of a
-    pixel or two and masks away from 1/2; BatchNorm affine parameters; BatchNorm running
-    statistics calibrated on a random batch as training would leave them (so that the features
-    stay in a trained network's range through the 40-odd layers, where float32 rounding stays
-    small), then perturbed so that they matter; heads whose outputs vary over the image, with
-    sizes mostly positive as a trained model's (the decodings then compare box by box).
+    pixel or two and masks away from 1/2; BatchNorm affine parameters and running statistics
+    (:func:`calibrate_batchnorm`); heads whose outputs vary over the image, with sizes mostly
+    positive as a trained model's (the decodings then compare box by box).
     """
 
     def uniform(tensor, low, high):
@@ -96,7 +95,6 @@ def randomize(model: nn.Module, generator: torch.Generator) -> None:
     def normal(tensor, std):
         tensor.copy_(torch.randn(tensor.shape, generator=generator) * std)
 
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     for name, module in model.named_modules():
         weight = getattr(module, "weight", None)
         if isinstance(module, nn.BatchNorm2d):
@@ -117,21 +115,37 @@ def randomize(model: nn.Module, generator: torch.Generator) -> None:
     uniform(model.hm[-1].bias, -3.0, 0.0)
     uniform(model.reg[-1].bias, 0.0, 1.0)
     uniform(model.wh[-1].bias, 4.0, 8.0)
-    # Running statistics = those of one training batch (momentum 1), then perturbed.
-    for module in norms:
-        module.momentum = 1.0
-    model.train()
-    model(torch.randn(2, 3, *CALIBRATION_SIZE, generator=generator))
-    model.eval()
-    for module in norms:
-        module.momentum = 0.1  # the original's BN_MOMENTUM
-        std = module.running_var.sqrt()
-        module.running_mean.add_(torch.rand(std.shape, generator=generator).sub(0.5) * 0.4 * std)
-        module.running_var.mul_(torch.rand(std.shape, generator=generator) * 0.45 + 0.8)
-        # Channels that the calibration batch left (nearly) constant would divide by
-        # sqrt(eps) and turn float32 rounding upstream into visible differences.
-        module.running_var.clamp_(min=VARIANCE_FLOOR)
+    calibrate_batchnorm(model, generator)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, generator: torch.Generator) -> None:
+    """
+    Every BatchNorm's running statistics set, in one inference pass over a random input, from
+    the statistics of what reaches it in that pass (upstream norms already set), then perturbed
+    (mean shifted by up to half a standard deviation, variance scaled by 0.5-2) so that they
+    matter. The features then stay in a trained network's range through the 40-odd layers and
+    the heatmap does not saturate (float32 sigmoids of large logits tie at 1, and ties rank
+    arbitrarily).
+    """
+
+    def set_statistics(module, inputs):
+        x = inputs[0]
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+        shift = torch.rand(mean.shape, generator=generator) - 0.5
+        scale = torch.rand(var.shape, generator=generator) * 1.5 + 0.5
+        module.running_mean.copy_(mean + shift * var.sqrt())
+        # Channels left (nearly) constant would divide by sqrt(eps) and turn rounding
+        # upstream into visible differences.
+        module.running_var.copy_((var * scale).clamp(min=VARIANCE_FLOOR))
         module.num_batches_tracked.fill_(1000)
+
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    hooks = [m.register_forward_pre_hook(set_statistics) for m in norms]
+    model.eval()
+    model(torch.randn(1, 3, *CALIBRATION_SIZE, generator=generator))
+    for hook in hooks:
+        hook.remove()
 
 
 def record_offsets(model: nn.Module) -> Tuple[List[torch.Tensor], List]:

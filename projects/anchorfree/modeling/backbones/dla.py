@@ -121,9 +121,8 @@ class AggregationTree(nn.Module):
         self.level_root = level_root
         self.downsample = nn.MaxPool2d(stride, stride=stride) if stride > 1 else None
         if depth == 1:
-            block = dict(norm=norm)
-            self.tree1 = DLABasicBlock(in_channels, out_channels, stride=stride, **block)
-            self.tree2 = DLABasicBlock(out_channels, out_channels, stride=1, **block)
+            self.tree1 = DLABasicBlock(in_channels, out_channels, stride=stride, norm=norm)
+            self.tree2 = DLABasicBlock(out_channels, out_channels, stride=1, norm=norm)
             self.root = AggregationNode(root_channels, out_channels, norm=norm)
             # The original also builds this projection at depth > 1, where its output is
             # discarded (the subtree computes its own residual): only leaves have one here.
