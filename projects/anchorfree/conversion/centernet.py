@@ -5,14 +5,20 @@ converter module registers a key prefix only its checkpoints have
 (:func:`register_centernet_network`), and :func:`convert_centernet` dispatches.
 """
 
-from typing import Any, Callable, Dict, Mapping
+import re
+from typing import Any, Callable, Dict, List, Mapping
 
 from torch import Tensor
 
-from .key_mapping import strip_prefix
+from .key_mapping import Rule, strip_prefix
 from .sources import ConvertedCheckpoint, find_state_dict, register_source
 
-__all__ = ["CENTERNET_NETWORKS", "convert_centernet", "register_centernet_network"]
+__all__ = [
+    "CENTERNET_NETWORKS",
+    "centernet_single_head_rules",
+    "convert_centernet",
+    "register_centernet_network",
+]
 
 NetworkConverter = Callable[[Dict[str, Tensor]], ConvertedCheckpoint]
 
@@ -28,6 +34,23 @@ def register_centernet_network(key_prefix: str) -> Callable[[NetworkConverter], 
         return converter
 
     return register
+
+
+# The heads of the one-output networks (DLASeg, ResNet-DCN) in the original and mmdetection.
+CENTERNET_BRANCHES = {"hm": "heatmap", "wh": "wh", "reg": "offset"}
+MMDET_BRANCHES = {"heatmap_head": "heatmap", "wh_head": "wh", "offset_head": "offset"}
+
+
+def centernet_single_head_rules(
+    source: str = "", branches: Mapping[str, str] = CENTERNET_BRANCHES
+) -> List[Rule]:
+    """The heads of a one-output network: each branch ``source + name`` (``conv 3x3
+    (head_conv, bias) -> ReLU -> conv 1x1``, so ``.0`` and ``.2``; ``branches``: name -> ours)
+    -> that branch of :class:`~anchorfree.centernet.head.CenterNetHead` for its one input."""
+    return [
+        Rule(rf"{re.escape(source + name)}\.([02])\.(weight|bias)", rf"head.{ours}.0.\1.\2")
+        for name, ours in branches.items()
+    ]
 
 
 @register_source("centernet")

@@ -27,7 +27,7 @@ from typing import Dict, List
 
 from torch import Tensor
 
-from .centernet import register_centernet_network
+from .centernet import MMDET_BRANCHES, centernet_single_head_rules, register_centernet_network
 from .key_mapping import BN_SUFFIX, Rule, rename_keys, resnet_rules
 from .mmdet import register_mmdet_detector
 from .sources import ConvertedCheckpoint
@@ -48,8 +48,6 @@ MMDET_CONFIGS = {
 }
 
 # The original's head names -> CenterNetHead's branches.
-CENTERNET_HEADS = {"hm": "heatmap", "wh": "wh", "reg": "offset"}
-MMDET_HEADS = {"heatmap_head": "heatmap", "wh_head": "wh", "offset_head": "offset"}
 
 NECK_STAGES = 3
 TARGET_NECK = "backbone.stages"
@@ -72,15 +70,6 @@ def resnet_depth(
     return depths[len(blocks)]
 
 
-def _head_rules(source: str, names: Dict[str, str]) -> List[Rule]:
-    """Each ``source + name`` branch (``conv 3x3``, ``ReLU``, ``conv 1x1``) onto
-    ``CenterNetHead``'s branch of the one input."""
-    return [
-        Rule(rf"{re.escape(source + name)}\.(0|2)\.(weight|bias)", rf"head.{ours}.0.\1.\2")
-        for name, ours in names.items()
-    ]
-
-
 def centernet_resnet_rules() -> List[Rule]:
     rules = resnet_rules("", "backbone.bottom_up.") + [
         Rule(r"fc\.(weight|bias)", None, reason="torchvision's ImageNet classifier")
@@ -95,7 +84,7 @@ def centernet_resnet_rules() -> List[Rule]:
             Rule(up + "weight", f"{target}.3.weight"),
             Rule(up_norm + BN_SUFFIX, rf"{target}.4.\1"),
         ]
-    return rules + _head_rules("", CENTERNET_HEADS)
+    return rules + centernet_single_head_rules()
 
 
 @register_centernet_network("deconv_layers.")
@@ -137,7 +126,7 @@ def mmdet_centernet_resnet_rules(deformable: bool) -> List[Rule]:
             Rule(up + r"conv\.weight", f"{target}.3.weight"),
             Rule(up + r"bn\." + BN_SUFFIX, rf"{target}.4.\1"),
         ]
-    return rules + _head_rules("bbox_head.", MMDET_HEADS)
+    return rules + centernet_single_head_rules("bbox_head.", MMDET_BRANCHES)
 
 
 @register_mmdet_detector("bbox_head.heatmap_head")
