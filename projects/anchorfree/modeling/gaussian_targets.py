@@ -91,17 +91,38 @@ class HeatmapTargetGenerator:
     """
     What the heatmap detectors' target generators (CenterNet, CornerNet) share: the number of
     heatmap channels and the Gaussian radius rule, :func:`heatmap_radii` with one
-    ``min_overlap`` and ``radius_formula`` (checked once, here).
+    ``min_overlap`` and ``radius_formula`` (checked once, here), of the box size as it is or
+    rounded up to whole cells first (``radius_from_ceil``).
     """
 
-    def __init__(self, *, num_classes: int, min_overlap: float, radius_formula: str):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        min_overlap: float,
+        radius_formula: str,
+        radius_from_ceil: bool = False,
+    ):
+        """
+        Args:
+            num_classes: number of heatmap channels.
+            min_overlap, radius_formula: of :func:`gaussian_radius`.
+            radius_from_ceil: the radius of the box size rounded up to whole cells, as the
+                original CenterNet and CornerNet compute it
+                (``gaussian_radius((math.ceil(h), math.ceil(w)))``); False: of the size as it
+                is (a box is as large as it is; rounding up only widens the Gaussians of small
+                boxes).
+        """
         check_radius_settings(min_overlap, radius_formula)
         self.num_classes = int(num_classes)
         self.min_overlap = float(min_overlap)
         self.radius_formula = radius_formula
+        self.radius_from_ceil = bool(radius_from_ceil)
 
     def radii(self, heights: Tensor, widths: Tensor) -> Tensor:
         """Radii in whole cells of boxes ``heights x widths`` (in output-grid cells)."""
+        if self.radius_from_ceil:
+            heights, widths = heights.ceil(), widths.ceil()
         return heatmap_radii(heights, widths, self.min_overlap, self.radius_formula)
 
 

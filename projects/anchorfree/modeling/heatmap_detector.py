@@ -6,8 +6,10 @@ on that grid, losses averaged over the heads, and decoding of the last head.
 What it holds: pixel normalization, ``device``, ``preprocess_image``, the train/inference
 switch of ``forward``, the rescaling of detections to the requested output size
 (``detector_postprocess``), the average of the losses over the heads, the flip test, the
-multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), and the clamped heatmap
-probabilities (``prob_clamp``, in the loss and at test time).
+multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), the clamped heatmap
+probabilities (``prob_clamp``, in the loss and, unless ``clamp_test_probs`` is off, at test
+time), and the original implementations' test pipelines (``test_pipeline``,
+:mod:`.original_test`), which replace the test path above when set.
 
 Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 
@@ -15,12 +17,14 @@ Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 * ``decode(outputs, image_sizes)``: detections from those outputs, in the pixels of the
   unpadded images of ``image_sizes``;
 * ``inference(images)``: the two, with the flip test when ``flip_test``, at every scale of
-  ``test_scales`` (merged) when there is more than ``(1.0,)``.
+  ``test_scales`` (merged) when there is more than ``(1.0,)``;
+* ``decode_cells(outputs, flip=...)``: one image's detections in output cells, as the original
+  decodes them (for ``test_pipeline``).
 
 A subclass provides its heads (``predict_heads``), the losses of one head (``head_losses``),
-the two decodings (``decode_single``, ``decode_flipped``) and, for the multi-scale test, the
+the two decodings (``decode_single``, ``decode_flipped``), for the multi-scale test the
 detections of one scale before the merge (``scale_detections``) and the merge
-(``merge_scales``).
+(``merge_scales``), and for the originals' pipelines ``decode_cells``.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,10 +34,11 @@ from torch import Tensor, nn
 
 from detectron2.modeling import Backbone
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Boxes, ImageList, Instances
 
 from .events import put_scalar
 from .heatmap_loss import clamped_sigmoid
+from .original_test import OriginalTestPipeline
 from .test_time_augmentation import (
     Detections,
     check_test_scales,
@@ -81,6 +86,8 @@ class HeatmapDetector(nn.Module):
         test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
+        clamp_test_probs: bool = True,
+        test_pipeline: Optional[OriginalTestPipeline] = None,
     ):
         """
         Args:
@@ -97,6 +104,12 @@ class HeatmapDetector(nn.Module):
             test_scales: at test time, run every image resized by each of these factors and
                 merge (:meth:`merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (in the input's channel order).
+            clamp_test_probs: clamp the heatmap probabilities at test time too; False: the
+                plain sigmoid, as the originals decode.
+            test_pipeline: at inference, run this original test pipeline on every input image
+                as it is (with ``flip_test`` and ``test_scales``) instead of the test path of
+                this class; the inputs must then be unresized images with pixel values 0-255
+                (the test mapper without augmentations). None: this class's own.
         """
         super().__init__()
         shapes = backbone.output_shape()
@@ -122,6 +135,8 @@ class HeatmapDetector(nn.Module):
         self.prob_clamp = prob_clamp
         self.flip_test = flip_test
         self.test_scales = check_test_scales(test_scales)
+        self.clamp_test_probs = bool(clamp_test_probs)
+        self.test_pipeline = test_pipeline
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -138,6 +153,8 @@ class HeatmapDetector(nn.Module):
         return ImageList.from_tensors(images, self.backbone.size_divisibility)
 
     def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+        if not self.training and self.test_pipeline is not None:
+            return [{"instances": self.original_inference(x)} for x in batched_inputs]
         images = self.preprocess_image(batched_inputs)
         if not self.training:
             results = self.inference(images)
@@ -164,8 +181,30 @@ class HeatmapDetector(nn.Module):
         )
         return mean_over_heads([self.head_losses(o, targets) for o in outputs])
 
+    @torch.no_grad()
+    def original_inference(self, batched_input: Dict[str, Tensor]) -> Instances:
+        """One input's detections by ``test_pipeline``, in the pixels of its ``image``, or of
+        its ``height`` x ``width`` when given (boxes scaled, not clipped: the originals do not
+        clip CenterNet's)."""
+        image = batched_input["image"]
+        result = self.test_pipeline(self, image, self.test_scales, self.flip_test)
+        size = image.shape[-2:]
+        height = batched_input.get("height", size[0])
+        width = batched_input.get("width", size[1])
+        if (height, width) == tuple(size):
+            return result
+        factors = result.pred_boxes.tensor.new_tensor(
+            [width / size[1], height / size[0], width / size[1], height / size[0]]
+        )
+        fields = result.get_fields()
+        fields["pred_boxes"] = Boxes(fields["pred_boxes"].tensor * factors)
+        return Instances((height, width), **fields)
+
     def heatmap_probs(self, logits: Tensor) -> Tensor:
-        """Heatmap probabilities as the loss sees them: the clamped sigmoid, in float32."""
+        """Heatmap probabilities as the loss sees them: the clamped sigmoid, in float32 (at
+        test time the plain sigmoid unless ``clamp_test_probs``)."""
+        if not self.training and not self.clamp_test_probs:
+            return torch.sigmoid(logits.float())
         return clamped_sigmoid(logits.float(), self.prob_clamp)
 
     def forward_raw(self, images: ImageList, *, flip: bool = False):
@@ -246,6 +285,13 @@ class HeatmapDetector(nn.Module):
     def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
         """One image's detections from its :meth:`scale_detections` of every scale (in the
         pixels of its unscaled image of ``image_size``)."""
+        raise NotImplementedError
+
+    def decode_cells(self, outputs, *, flip: bool) -> Detections:
+        """The detections of one image from :meth:`forward_raw` outputs (of that image,
+        followed by its mirror image with ``flip``), merged over the mirror as the original
+        merges it, in output cells (XYXY, not clipped): what the original's decoder gives
+        before its back-mapping (:mod:`.original_test`)."""
         raise NotImplementedError
 
     def decode_graph(
