@@ -234,12 +234,13 @@ def test_pipeline_reads_rgb_inputs_as_bgr():
 def test_centernet_decode_cells_and_the_config_fragment():
     use_original_test = config_fragment("CenterNet").use_original_test
     cfg = load_config(os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_shapes.py"))
-    use_original_test(cfg.model, cfg.dataloader, keep_res=True)
+    use_original_test(cfg.model, cfg.dataloader)
     assert cfg.dataloader.test.mapper.augmentations == []
     assert cfg.dataloader.test.mapper.image_format == "BGR"
     torch.manual_seed(0)
     model = instantiate(cfg.model).eval()
-    assert model.test_pipeline is not None and not model.postprocessor.clamp_sizes
+    assert model.test_pipeline.input_transform.input_size is None  # keep_res, the default
+    assert not model.postprocessor.clamp_sizes and not model.clamp_test_probs
     # decode_cells on known maps: one peak at cell (5, 3) of class 1 with size (4, -2) (decoded
     # as it is) and offset (0.5, 0.25): box (5.5 -/+ 2, 3.25 -/+ -1) in cells.
     heatmap = torch.full((1, model.num_classes, 8, 10), -30.0)

@@ -3,12 +3,15 @@
 # dataloader, e.g.
 #
 #     from .common.original_test import use_original_conventions, use_original_test
-#     use_original_test(model, dataloader)                     # 512 x 512 warp ("fix_res")
-#     use_original_test(model, dataloader, keep_res=True, pad=127)   # Hourglass, keep_res
-#     use_original_conventions(model)                          # to fine-tune as the original
+#     use_original_test(model, dataloader)                 # DLA-34, ResNet: keep_res, pad 31
+#     use_original_test(model, dataloader, pad=127)        # Hourglass-104: keep_res, pad 127
+#     use_original_test(model, dataloader, keep_res=False) # the 512 x 512 warp ("fix_res")
+#     use_original_conventions(model)                      # to fine-tune as the original
 #
-# Then model.flip_test=True and model.test_scales=[0.5,0.75,1,1.25,1.5] are the original's
-# --flip_test and --test_scales. See projects/anchorfree/centernet/README.md.
+# The original's published COCO results are all tested with --keep_res
+# (experiments/ctdet_coco_*.sh), hence the default. Then model.flip_test=True and
+# model.test_scales=[0.5,0.75,1,1.25,1.5] are its --flip_test and --test_scales. See
+# projects/anchorfree/centernet/README.md.
 from anchorfree.modeling.original_test import CenterNetInputTransform, OriginalTestPipeline
 
 from detectron2.config import LazyCall as L
@@ -18,7 +21,7 @@ ORIGINAL_MEAN = [0.40789654, 0.44719302, 0.47026115]
 ORIGINAL_STD = [0.28863828, 0.27408164, 0.27809835]
 
 
-def use_original_test(model, dataloader, *, keep_res=False, pad=31, input_size=512):
+def use_original_test(model, dataloader, *, keep_res=True, pad=31, input_size=512):
     """The original's test path (src/lib/detectors/ctdet.py): the image as it is from the test
     mapper (BGR, no resize), warped to input_size x input_size about its centre or, with
     keep_res, translated into (h | pad) + 1 x (w | pad) + 1 (pad 31; 127 for the Hourglass);
