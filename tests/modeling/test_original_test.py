@@ -165,6 +165,10 @@ def test_merge_original_suppresses_per_class_then_keeps_the_best():
     assert merged.classes.tolist() == [0, 0, 1]
     kept = merge_original(sets, suppress=False, soft_nms={}, max_per_image=2)
     torch.testing.assert_close(kept.scores, torch.tensor([0.9, 0.8]))
+    none = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    assert (
+        len(merge_original([none, none], suppress=True, soft_nms={}, max_per_image=5).scores) == 0
+    )
 
 
 class StandInDetector:

@@ -193,11 +193,12 @@ def compare_detections(name, ours, theirs: dict):
     boxes = ours.pred_boxes.tensor.numpy()
     scores = ours.scores.numpy()
     classes = ours.pred_classes.numpy()
-    exact, worst, count = True, 0.0, 0
+    exact, worst, count, common = True, 0.0, 0, 0
     for j in range(1, NUM_CLASSES + 1):
         mine = np.concatenate([boxes[classes == j - 1], scores[classes == j - 1, None]], 1)
         other = np.asarray(theirs[j], dtype=np.float32).reshape(-1, 5)[:, :5]
         count += len(other)
+        common += len({tuple(r) for r in mine.tolist()} & {tuple(r) for r in other.tolist()})
         if len(mine) != len(other):
             exact = False
             worst = float("inf")
@@ -208,8 +209,8 @@ def compare_detections(name, ours, theirs: dict):
         if len(mine):
             worst = max(worst, float(np.abs(mine - other).max()))
     print(
-        f"  {name}: {len(scores)} detections vs the original's {count}; identical: {exact} "
-        f"(max abs diff {worst:.3g})"
+        f"  {name}: {len(scores)} detections vs the original's {count}, {common} the same; "
+        f"identical: {exact} (max abs diff {worst:.3g})"
     )
     return exact
 

@@ -270,13 +270,24 @@ def merge_original(
 ) -> Detections:
     """
     The originals' merge of one image's detections of every scale (see the module docstring):
-    with ``suppress``, class-aware soft-NMS (``batched_soft_nms`` with the keywords
-    ``soft_nms``) over all of them; then :func:`top_by_threshold` ``max_per_image``.
+    with ``suppress``, soft-NMS (``batched_soft_nms`` with the keywords ``soft_nms``) class by
+    class, as the originals call it (one class's boxes at a time: the pairwise decays of a
+    class, not of all the candidates, which can be ten thousand for CornerNet's five scales);
+    then :func:`top_by_threshold` ``max_per_image``.
     """
     boxes, scores, classes = concat_detections(sets)
     if suppress:
-        keep, scores = batched_soft_nms(boxes, scores, classes, **soft_nms)
-        boxes, classes = boxes[keep], classes[keep]
+        suppressed = []
+        for cls in classes.unique().tolist():
+            index = (classes == cls).nonzero().flatten()
+            keep, decayed = batched_soft_nms(
+                boxes[index], scores[index], classes[index], **soft_nms
+            )
+            suppressed.append((index[keep], decayed))
+        if suppressed:
+            kept = torch.cat([index for index, _ in suppressed])
+            scores = torch.cat([decayed for _, decayed in suppressed])
+            boxes, classes = boxes[kept], classes[kept]
     keep = top_by_threshold(scores, max_per_image)
     return Detections(boxes[keep], scores[keep], classes[keep])
 
