@@ -6,13 +6,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from torch import Tensor
 
 from anchorfree.modeling.heatmap_detector import HeatmapDetector
+from anchorfree.modeling.original_test import OriginalTestPipeline
 from anchorfree.modeling.test_time_augmentation import Detections
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
 from detectron2.structures import Boxes, Instances
 
 from .head import CenterNetHead, CenterNetOutputs
-from .losses import centernet_losses
+from .losses import centernet_losses, check_normalizers
 from .postprocess import CenterNetPostprocessor, merge_flipped, merge_scales
 from .target_generator import CenterNetTargetGenerator, CenterNetTargets
 
@@ -59,10 +60,14 @@ class CenterNet(HeatmapDetector):
         heatmap_loss_weight: float = 1.0,
         wh_loss_weight: float = 0.1,
         offset_loss_weight: float = 1.0,
+        heatmap_normalizer: str = "objects",
+        regression_normalizer: str = "objects",
         flip_test: bool = False,
         test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
+        clamp_test_probs: bool = True,
+        test_pipeline: Optional[OriginalTestPipeline] = None,
     ):
         """
         Args:
@@ -78,12 +83,19 @@ class CenterNet(HeatmapDetector):
             prob_clamp: heatmap probabilities are clamped to ``[prob_clamp, 1 - prob_clamp]``
                 in the loss and at test time.
             *_loss_weight: weights of the heatmap, size and offset losses.
+            heatmap_normalizer, regression_normalizer: what the losses are divided by
+                (:func:`~.losses.centernet_losses`): ``"objects"``, or the original's
+                ``"peaks"`` and ``"coordinates"``.
             flip_test: at test time, also run every image flipped horizontally and average
                 (see :func:`~.postprocess.merge_flipped`).
             test_scales: at test time, run every image resized by each of these factors (with
                 the flip test at each) and merge the detections of all of them with soft-NMS
                 (see :func:`~.postprocess.merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
+        clamp_test_probs: clamp the heatmap probabilities at test time too (False: the
+                plain sigmoid, as the original decodes).
+            test_pipeline: the original implementation's test pipeline instead of this
+                class's (:mod:`anchorfree.modeling.original_test`; None: this class's).
         """
         classes = {
             "num_classes": num_classes,
@@ -103,6 +115,8 @@ class CenterNet(HeatmapDetector):
             test_scales=test_scales,
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
+            clamp_test_probs=clamp_test_probs,
+            test_pipeline=test_pipeline,
         )
         if head.num_inputs != len(self.head_in_features):
             raise ValueError(
@@ -115,6 +129,9 @@ class CenterNet(HeatmapDetector):
         self.heatmap_loss_weight = heatmap_loss_weight
         self.wh_loss_weight = wh_loss_weight
         self.offset_loss_weight = offset_loss_weight
+        check_normalizers(heatmap_normalizer, regression_normalizer)
+        self.heatmap_normalizer = heatmap_normalizer
+        self.regression_normalizer = regression_normalizer
 
     def predict_heads(
         self, features: Dict[str, Tensor], last_only: bool = False
@@ -136,6 +153,8 @@ class CenterNet(HeatmapDetector):
             heatmap_loss_weight=self.heatmap_loss_weight,
             wh_loss_weight=self.wh_loss_weight,
             offset_loss_weight=self.offset_loss_weight,
+            heatmap_normalizer=self.heatmap_normalizer,
+            regression_normalizer=self.regression_normalizer,
         )
 
     def decode_single(
@@ -163,6 +182,16 @@ class CenterNet(HeatmapDetector):
     def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
         boxes, scores, classes = merge_scales(sets, self.postprocessor.topk)
         return Instances(image_size, pred_boxes=Boxes(boxes), scores=scores, pred_classes=classes)
+
+    def decode_cells(self, outputs: CenterNetOutputs, *, flip: bool) -> Detections:
+        """The top-K peaks of one image as boxes in output cells, every one of them (no score
+        threshold, no clipping: the original's ``ctdet_decode``); with ``flip``, decoded from
+        the flip-test merge of the maps."""
+        scores, wh, offset = self.heatmap_probs(outputs.heatmap), outputs.wh, outputs.offset
+        if flip:
+            scores, wh, offset = merge_flipped(scores, wh, offset, 1)
+        boxes, peaks = self.postprocessor.peak_boxes(scores, wh, offset, 1)
+        return Detections(boxes[0], peaks.scores[0], peaks.classes[0])
 
     def decode_graph(
         self, outputs: CenterNetOutputs, image_size: Tuple[int, int], *, flip: bool = False

@@ -6,7 +6,8 @@ Per image: non-peaks are suppressed with a 3x3 max-pool (a cell survives if it i
 of its neighbourhood in its class), the ``K`` (100) highest peaks over all classes are kept, and
 each peak at cell ``(x, y)`` with offset ``(ox, oy)`` and size ``(w, h)`` becomes the box
 ``s * (x + ox -/+ w / 2, y + oy -/+ h / 2)``, clipped to the (unpadded) image. Negative
-predicted sizes are taken as 0. No NMS by default (the max-pool takes its place); optionally a
+predicted sizes are taken as 0 (``clamp_sizes``; the original decodes them as they are, which
+turns such a box inside out). No NMS by default (the max-pool takes its place); optionally a
 class-aware NMS.
 
 Score threshold: the paper keeps all K peaks. Suppressed cells score exactly 0, so ``score >
@@ -102,20 +103,25 @@ def merge_scales(
     return Detections(boxes[keep], scores, classes[keep])
 
 
-def boxes_from_centers(xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int) -> Tensor:
+def boxes_from_centers(
+    xs: Tensor, ys: Tensor, wh: Tensor, offset: Tensor, stride: int, *, clamp_sizes: bool = True
+) -> Tensor:
     """
     Args:
         xs, ys: ``[...]`` int64 peak cells.
         wh, offset: ``[..., 2]`` predicted ``(w, h)`` and ``(x, y)`` offsets, in cells.
         stride: output stride.
+        clamp_sizes: take negative sizes as 0 (otherwise as they are, as the original).
 
     Returns:
         ``[..., 4]`` XYXY boxes in input pixels.
     """
     cx = xs.to(offset.dtype) + offset[..., 0]
     cy = ys.to(offset.dtype) + offset[..., 1]
-    half_w = wh[..., 0].clamp(min=0) / 2
-    half_h = wh[..., 1].clamp(min=0) / 2
+    if clamp_sizes:
+        wh = wh.clamp(min=0)
+    half_w = wh[..., 0] / 2
+    half_h = wh[..., 1] / 2
     return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1) * stride
 
 
@@ -130,6 +136,7 @@ class CenterNetPostprocessor:
         peak_kernel: int = 3,
         nms: bool = False,
         nms_thresh: float = 0.5,
+        clamp_sizes: bool = True,
     ):
         """
         Args:
@@ -138,6 +145,8 @@ class CenterNetPostprocessor:
             peak_kernel: odd side of the max-pool window of the peak extraction.
             nms: apply class-aware NMS to the decoded boxes (the paper does not).
             nms_thresh: IoU threshold of that NMS.
+            clamp_sizes: decode negative predicted sizes as 0; False: as they are (the
+                original's ``ctdet_decode``).
         """
         if not 0.0 <= score_thresh < 1.0:
             raise ValueError(f"score_thresh must be in [0, 1), got {score_thresh}")
@@ -146,6 +155,7 @@ class CenterNetPostprocessor:
         self.peak_kernel = int(peak_kernel)
         self.nms = bool(nms)
         self.nms_thresh = float(nms_thresh)
+        self.clamp_sizes = bool(clamp_sizes)
 
     @torch.no_grad()
     def __call__(
@@ -197,6 +207,7 @@ class CenterNetPostprocessor:
             gather_at(wh, peaks.ys, peaks.xs),
             gather_at(offset, peaks.ys, peaks.xs),
             stride,
+            clamp_sizes=self.clamp_sizes,
         )
         return boxes, peaks
 

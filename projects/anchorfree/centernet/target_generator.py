@@ -19,10 +19,17 @@ Skipped objects: boxes with no area left after clipping, and crowd boxes (a bool
 ``DatasetMapper`` drops crowd annotations) are neither drawn nor regressed.
 
 Objects whose centers fall in the same cell (of any class: the size and offset maps are shared
-by all classes) are all drawn on the heatmaps, but only one regresses the size and offset at
-that cell: the smallest box (area ``w*h``), the first listed among equal areas. A larger box
-would otherwise pull the shared prediction away from the smaller one's, and averaging the two
-would fit neither.
+by all classes) are all drawn on the heatmaps, but by default only one regresses the size and
+offset at that cell: the smallest box (area ``w*h``), the first listed among equal areas. A
+larger box would otherwise pull the shared prediction away from the smaller one's, and
+averaging the two would fit neither. ``same_cell="all"`` is the original's rule: every object
+keeps its own regression slot (its ``ind``/``reg_mask`` entry), all gathered at the one cell.
+
+Options that reproduce the original's training targets (``src/lib/datasets/sample/ctdet.py``),
+off by default: ``radius_from_ceiled_size`` (the radius of the size rounded up to whole cells),
+``clip_to_last_cell`` (boxes clipped to ``[0, W/s - 1] x [0, H/s - 1]`` cells, the original's
+``np.clip(bbox, 0, output_w - 1)``, instead of to the image, ``[0, W/s]``) and
+``same_cell="all"``.
 
 Implementation: no loop over objects or images. All objects of the batch are drawn with one
 batched :func:`~anchorfree.modeling.gaussian_targets.draw_gaussians` call on the
@@ -40,7 +47,9 @@ from anchorfree.modeling.gaussian_targets import HeatmapTargetGenerator, draw_ga
 
 from detectron2.structures import Instances
 
-__all__ = ["CenterNetTargetGenerator", "CenterNetTargets"]
+__all__ = ["SAME_CELL_RULES", "CenterNetTargetGenerator", "CenterNetTargets"]
+
+SAME_CELL_RULES = ("smallest", "all")
 
 
 class CenterNetTargets(NamedTuple):
@@ -67,7 +76,14 @@ class CenterNetTargetGenerator(HeatmapTargetGenerator):
     """
 
     def __init__(
-        self, *, num_classes: int, min_overlap: float = 0.7, radius_formula: str = "published"
+        self,
+        *,
+        num_classes: int,
+        min_overlap: float = 0.7,
+        radius_formula: str = "published",
+        radius_from_ceiled_size: bool = False,
+        clip_to_last_cell: bool = False,
+        same_cell: str = "smallest",
     ):
         """
         Args:
@@ -75,10 +91,23 @@ class CenterNetTargetGenerator(HeatmapTargetGenerator):
             min_overlap, radius_formula: of :func:`~anchorfree.modeling.gaussian_targets.
                 gaussian_radius`: ``"published"`` with 0.7 (the CenterNet paper's code) or
                 ``"corrected"`` with 0.3 (CornerNet, mmdetection).
+            radius_from_ceiled_size: of :class:`~anchorfree.modeling.gaussian_targets.
+                HeatmapTargetGenerator`: the radius of the size rounded up (the original).
+            clip_to_last_cell: clip boxes to the last cell's top-left corner,
+                ``[0, W/s - 1]`` (the original), not to the image's edge, ``[0, W/s]``.
+            same_cell: which objects sharing a center cell regress there: ``"smallest"`` (one,
+                see the module docstring) or ``"all"`` (the original).
         """
         super().__init__(
-            num_classes=num_classes, min_overlap=min_overlap, radius_formula=radius_formula
+            num_classes=num_classes,
+            min_overlap=min_overlap,
+            radius_formula=radius_formula,
+            radius_from_ceiled_size=radius_from_ceiled_size,
         )
+        if same_cell not in SAME_CELL_RULES:
+            raise ValueError(f"same_cell must be one of {SAME_CELL_RULES}, got {same_cell!r}")
+        self.clip_to_last_cell = bool(clip_to_last_cell)
+        self.same_cell = same_cell
 
     @torch.no_grad()
     def __call__(
@@ -102,7 +131,8 @@ class CenterNetTargetGenerator(HeatmapTargetGenerator):
             dtype=torch.float32,
             device=device,
         )[image_of_box]
-        boxes = torch.minimum(objects.boxes.clamp(min=0), limits) / stride
+        limits = limits / stride - (1 if self.clip_to_last_cell else 0)
+        boxes = torch.minimum((objects.boxes / stride).clamp(min=0), limits)
         x0, y0, x1, y1 = boxes.unbind(dim=1)
         w, h = x1 - x0, y1 - y0
         keep = (w > 0) & (h > 0)
@@ -117,12 +147,17 @@ class CenterNetTargetGenerator(HeatmapTargetGenerator):
         radii = self.radii(h, w)
         draw_gaussians(heatmaps, cell_xy, radii, image_of_box * self.num_classes + classes)
 
-        # Same-cell rule: the smallest area per cell, then the first such object.
         cells = cell_y * width + cell_x
-        key = image_of_box * (height * width) + cells
         num_objects = int(w.numel())
-        order = torch.arange(num_objects, device=device)
-        winner, _ = smallest_then_first(key, w * h, order, num_images * height * width, num_objects)
+        if self.same_cell == "all":
+            winner = torch.ones(num_objects, dtype=torch.bool, device=device)
+        else:
+            # The smallest area per cell, then the first such object.
+            key = image_of_box * (height * width) + cells
+            order = torch.arange(num_objects, device=device)
+            winner, _ = smallest_then_first(
+                key, w * h, order, num_images * height * width, num_objects
+            )
         return CenterNetTargets(
             heatmaps=heatmaps.view(num_images, self.num_classes, height, width),
             image_index=image_of_box[winner],

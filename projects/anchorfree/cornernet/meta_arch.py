@@ -1,11 +1,12 @@
 """The CornerNet meta-architecture: backbone, one :class:`CornerNetHead` per feature map,
 targets, losses and decoding."""
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
 from anchorfree.modeling.heatmap_detector import HeatmapDetector
+from anchorfree.modeling.original_test import OriginalTestPipeline
 from anchorfree.modeling.test_time_augmentation import Detections, concat_detections
 
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone
@@ -70,6 +71,7 @@ class CornerNet(HeatmapDetector):
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         clamp_test_probs: bool = True,
+        test_pipeline: Optional[OriginalTestPipeline] = None,
     ):
         """
         Args:
@@ -97,6 +99,8 @@ class CornerNet(HeatmapDetector):
             pixel_mean, pixel_std: input normalization (in the input's channel order).
             clamp_test_probs: clamp the heatmap probabilities at test time as in the loss
                 (off: the plain sigmoid, as the original code decodes).
+            test_pipeline: the original implementation's test pipeline instead of this
+                class's (:mod:`anchorfree.modeling.original_test`; None: this class's).
         """
         if len(heads) != len(head_in_features):
             raise ValueError(
@@ -121,6 +125,7 @@ class CornerNet(HeatmapDetector):
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
             clamp_test_probs=clamp_test_probs,
+            test_pipeline=test_pipeline,
         )
         self.heads = nn.ModuleList(heads)
         self.loss_kwargs = dict(
@@ -186,6 +191,17 @@ class CornerNet(HeatmapDetector):
 
     def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
         return self.postprocessor.select(CornerCandidates(*concat_detections(sets)), image_size)
+
+    def decode_cells(self, outputs: CornerPredictions, *, flip: bool) -> Detections:
+        """The valid corner pairs of one image in output cells; with ``flip``, with those of
+        its mirror image mapped back by ``x -> W - x`` (``W`` the width of the output maps), as
+        the original's ``kp_detection`` merges them."""
+        candidates = self.postprocessor.decode(self._with_probs(outputs), 1)
+        merged = candidates[0]
+        if flip:
+            width = outputs.tl_heatmap.shape[-1]
+            merged = merge_candidates(merged, flip_candidates(candidates[1], width))
+        return Detections(*merged)
 
     def decode_graph(
         self, outputs: CornerPredictions, image_size: Tuple[int, int], *, flip: bool = False

@@ -20,6 +20,9 @@ interface (``forward_raw`` and ``decode_graph``):
   (a loop whose length depends on the data): the predictor then runs the detector's own
   ``postprocessor.select`` on them.
 
+The originals' test pipelines (``test_pipeline``, :mod:`anchorfree.modeling.original_test`) are
+refused: they are OpenCV/numpy code (resize and warp of the uint8 image) around the network.
+
 The multi-scale test (``test_scales``) is not in the graph: a graph is one image at one size,
 and CenterNet's and CornerNet's merges of the scales are soft-NMS, which has no graph form
 either. A model with ``test_scales`` other than ``(1.0,)`` is refused; to test at several
@@ -56,6 +59,14 @@ class ExportableDetector(nn.Module):
 
     def __init__(self, detector: nn.Module):
         super().__init__()
+        if getattr(detector, "test_pipeline", None) is not None:
+            raise ValueError(
+                f"{type(detector).__name__} tests with the original implementation's pipeline "
+                f"({type(detector.test_pipeline).__name__}: cv2 resize and warp of the uint8 "
+                "image, decoding in output cells, back-mapping, merge), which is numpy/OpenCV "
+                "code outside any graph. Export with model.test_pipeline=None (this project's "
+                "test path, with the config's test resize)."
+            )
         scales = tuple(getattr(detector, "test_scales", (1.0,)))
         if scales != (1.0,):
             raise ValueError(

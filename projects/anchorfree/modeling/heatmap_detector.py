@@ -6,9 +6,10 @@ on that grid, losses averaged over the heads, and decoding of the last head.
 What it holds: pixel normalization, ``device``, ``preprocess_image``, the train/inference
 switch of ``forward``, the rescaling of detections to the requested output size
 (``detector_postprocess``), the average of the losses over the heads, the flip test, the
-multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), and the clamped heatmap
+multi-scale test (``test_scales``, :mod:`.test_time_augmentation`), the clamped heatmap
 probabilities (``prob_clamp``, in the loss and, unless ``clamp_test_probs`` is off, at test
-time).
+time), and the original implementations' test pipelines (``test_pipeline``,
+:mod:`.original_test`), which replace the test path above when set.
 
 Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 
@@ -16,12 +17,14 @@ Public inference interface, shared with :class:`anchorfree.fcos.AnchorFreeFCOS`:
 * ``decode(outputs, image_sizes)``: detections from those outputs, in the pixels of the
   unpadded images of ``image_sizes``;
 * ``inference(images)``: the two, with the flip test when ``flip_test``, at every scale of
-  ``test_scales`` (merged) when there is more than ``(1.0,)``.
+  ``test_scales`` (merged) when there is more than ``(1.0,)``;
+* ``decode_cells(outputs, flip=...)``: one image's detections in output cells, as the original
+  decodes them (for ``test_pipeline``).
 
 A subclass provides its heads (``predict_heads``), the losses of one head (``head_losses``),
-the two decodings (``decode_single``, ``decode_flipped``) and, for the multi-scale test, the
+the two decodings (``decode_single``, ``decode_flipped``), for the multi-scale test the
 detections of one scale before the merge (``scale_detections``) and the merge
-(``merge_scales``).
+(``merge_scales``), and for the originals' pipelines ``decode_cells``.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -31,10 +34,11 @@ from torch import Tensor, nn
 
 from detectron2.modeling import Backbone
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Boxes, ImageList, Instances
 
 from .events import put_scalar
 from .heatmap_loss import clamped_sigmoid
+from .original_test import OriginalTestPipeline
 from .test_time_augmentation import (
     Detections,
     check_test_scales,
@@ -83,6 +87,7 @@ class HeatmapDetector(nn.Module):
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         clamp_test_probs: bool = True,
+        test_pipeline: Optional[OriginalTestPipeline] = None,
     ):
         """
         Args:
@@ -104,6 +109,10 @@ class HeatmapDetector(nn.Module):
                 CenterNet (``output['hm'].sigmoid_()``) code decode; the clamp turns every
                 probability under ``prob_clamp`` into ``prob_clamp``, so that flat background
                 cells pass the peak test as ties.
+            test_pipeline: at inference, run this original test pipeline on every input image
+                as it is (with ``flip_test`` and ``test_scales``) instead of the test path of
+                this class; the inputs must then be unresized images with pixel values 0-255
+                (the test mapper without augmentations). None: this class's own.
         """
         super().__init__()
         shapes = backbone.output_shape()
@@ -130,6 +139,8 @@ class HeatmapDetector(nn.Module):
         self.clamp_test_probs = bool(clamp_test_probs)
         self.flip_test = flip_test
         self.test_scales = check_test_scales(test_scales)
+        self.clamp_test_probs = bool(clamp_test_probs)
+        self.test_pipeline = test_pipeline
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -146,6 +157,8 @@ class HeatmapDetector(nn.Module):
         return ImageList.from_tensors(images, self.backbone.size_divisibility)
 
     def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+        if not self.training and self.test_pipeline is not None:
+            return [{"instances": self.original_inference(x)} for x in batched_inputs]
         images = self.preprocess_image(batched_inputs)
         if not self.training:
             results = self.inference(images)
@@ -171,6 +184,25 @@ class HeatmapDetector(nn.Module):
             f"{self.event_prefix}/num_objects_per_image", targets.num_objects / len(gt_instances)
         )
         return mean_over_heads([self.head_losses(o, targets) for o in outputs])
+
+    @torch.no_grad()
+    def original_inference(self, batched_input: Dict[str, Tensor]) -> Instances:
+        """One input's detections by ``test_pipeline``, in the pixels of its ``image``, or of
+        its ``height`` x ``width`` when given (boxes scaled, not clipped: the originals do not
+        clip CenterNet's)."""
+        image = batched_input["image"]
+        result = self.test_pipeline(self, image, self.test_scales, self.flip_test)
+        size = image.shape[-2:]
+        height = batched_input.get("height", size[0])
+        width = batched_input.get("width", size[1])
+        if (height, width) == tuple(size):
+            return result
+        factors = result.pred_boxes.tensor.new_tensor(
+            [width / size[1], height / size[0], width / size[1], height / size[0]]
+        )
+        fields = result.get_fields()
+        fields["pred_boxes"] = Boxes(fields["pred_boxes"].tensor * factors)
+        return Instances((height, width), **fields)
 
     def heatmap_probs(self, logits: Tensor) -> Tensor:
         """Heatmap probabilities at test time, in float32: as the loss sees them (the clamped
@@ -257,6 +289,13 @@ class HeatmapDetector(nn.Module):
     def merge_scales(self, sets: Sequence[Detections], image_size: Tuple[int, int]) -> Instances:
         """One image's detections from its :meth:`scale_detections` of every scale (in the
         pixels of its unscaled image of ``image_size``)."""
+        raise NotImplementedError
+
+    def decode_cells(self, outputs, *, flip: bool) -> Detections:
+        """The detections of one image from :meth:`forward_raw` outputs (of that image,
+        followed by its mirror image with ``flip``), merged over the mirror as the original
+        merges it, in output cells (XYXY, not clipped): what the original's decoder gives
+        before its back-mapping (:mod:`.original_test`)."""
         raise NotImplementedError
 
     def decode_graph(

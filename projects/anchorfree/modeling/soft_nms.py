@@ -38,9 +38,17 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-__all__ = ["SOFT_NMS_METHODS", "batched_soft_nms", "soft_nms_decay"]
+__all__ = ["ORIGINAL_NMS_PYX", "SOFT_NMS_METHODS", "batched_soft_nms", "soft_nms_decay"]
 
 SOFT_NMS_METHODS = ("gaussian", "linear")
+
+
+# The options under which batched_soft_nms computes what the original CornerNet's (and
+# CenterNet's copy of it) external/nms.pyx soft_nms computes: +1 sizes, linear decay where
+# IoU > Nt, the score threshold applied only to boxes that a selected box overlaps.
+ORIGINAL_NMS_PYX = dict(
+    legacy_plus_one=True, strict_linear_threshold=True, discard_overlapping_only=True
+)
 
 
 def soft_nms_decay(

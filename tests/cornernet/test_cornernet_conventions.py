@@ -28,9 +28,9 @@ from detectron2.config import instantiate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORNERNET_CONFIGS = os.path.join(REPO, "configs", "CornerNet")
-use_original_conventions = runpy.run_path(
-    os.path.join(CORNERNET_CONFIGS, "common", "original_conventions.py")
-)["use_original_conventions"]
+use_original_conventions = runpy.run_path(os.path.join(CORNERNET_CONFIGS, "common", "original.py"))[
+    "use_original_conventions"
+]
 
 # ------------------------------------------------------------------------------------------
 # Soft-NMS (external/nms.pyx, soft_nms)
