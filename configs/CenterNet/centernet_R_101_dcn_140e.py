@@ -4,7 +4,7 @@
 # a ResNet-101 (torchvision's: the stride in each Bottleneck's 3x3 conv) and that batch and LR.
 # Its released ctdet_coco_resdcn101.pth (34.6 AP; 36.2 flip, 39.3 multi-scale in the
 # original's MODEL_ZOO.md) converts into it exactly (tools/convert_checkpoint.py --source
-# centernet). The input conventions and the test-pipeline difference are those of
+# centernet). Its input, test pipeline and training conventions are the original's, as in
 # centernet_R_18_140e.py. (The experiment's test lines omit --arch, which would rebuild the
 # default DLA-34; the released weights are the ResNet-101's.)
 #

@@ -8,9 +8,9 @@
 # (tools/convert_checkpoint.py --source centernet): its DCNs have a bias before their BN, and
 # it sees what the original fed it: BGR images normalized with CenterNet's COCO mean and std
 # (src/lib/datasets/dataset/coco.py, 0-1 pixels there, x255 here).
-# The original's released AP comes from its own test pipeline (--keep_res: the image at its own
-# resolution, centred on a canvas of (size | 31) + 1, zero pixels around it); this config tests
-# with the longer side at 512, padded right and bottom.
+# Tested with the original's test pipeline (--keep_res: the image at its own resolution,
+# centred on a canvas of (size | 31) + 1, zero pixels around it; common/original.py), trained
+# with its target and loss conventions.
 #
 # Initialization: torchvision's ImageNet ResNet-18, converted with Detectron2's
 # tools/convert-torchvision-to-d2.py (Detectron2 hosts no ResNet-18):
@@ -20,17 +20,15 @@
 from ..common.optim import Adam as optimizer
 from ..common.train import train
 from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
+from .common.original import use_original_conventions, use_original_input, use_original_test
 from .models.centernet import model
 
 BATCH_SIZE = 114
-# CenterNet's COCO statistics (coco.py's mean/std, BGR order) in 0-255 pixels.
-CENTERNET_MEAN_BGR = [0.40789654 * 255, 0.44719302 * 255, 0.47026115 * 255]
-CENTERNET_STD_BGR = [0.28863828 * 255, 0.27408164 * 255, 0.27809835 * 255]
 
 model.backbone.conv_bias = True
-model.pixel_mean = CENTERNET_MEAN_BGR
-model.pixel_std = CENTERNET_STD_BGR
-dataloader.train.mapper.image_format = "BGR"
+use_original_input(model, dataloader)
+use_original_test(model, dataloader)
+use_original_conventions(model)
 
 dataloader.train.total_batch_size = BATCH_SIZE
 optimizer.lr = 5e-4

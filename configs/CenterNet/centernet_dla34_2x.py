@@ -11,8 +11,10 @@
 #   python train_net.py --config-file configs/CenterNet/centernet_dla34_2x.py --eval-only \
 #       train.init_checkpoint=pretrained/centernet_dla34_2x.pth
 # ctdet_coco_dla_1x.pth (140 epochs, 36.3 AP) converts the same way and fits this model too.
-# Evaluation here uses this project's test pipeline (longer side 512) and decoding
-# conventions, not the original's affine warp; figures may differ from the published ones.
+# Training, input and test follow the original's conventions (common/original.py): its BGR
+# input statistics, its test pipeline (--keep_res, pad 31; model.flip_test=True and
+# model.test_scales=[0.5,0.75,1,1.25,1.5] for its flip and multi-scale figures) and its
+# target and loss conventions.
 #
 # Initialization for training: the original fine-tunes from ImageNet DLA-34 (dl.yf.io), which
 # is not converted here; this config trains from scratch (train.init_checkpoint = "").
@@ -22,21 +24,19 @@ from ..common.models.dla34 import dla34
 from ..common.optim import Adam as optimizer
 from ..common.train import train
 from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
+from .common.original import use_original_conventions, use_original_input, use_original_test
 from .models.centernet import model
 
 BATCH_SIZE = 128
-# CenterNet's COCO statistics (src/lib/datasets/dataset/coco.py), BGR order, in 0-255.
-COCO_MEAN_BGR = [0.40789654, 0.44719302, 0.47026115]
-COCO_STD_BGR = [0.28863828, 0.27408164, 0.27809835]
 
 model.backbone = dla34
 model.head.input_shape = [ShapeSpec(channels=64)]
 model.head.head_conv = 256
 model.head_in_features = ["ida4"]
-model.pixel_mean = [255 * m for m in COCO_MEAN_BGR]
-model.pixel_std = [255 * s for s in COCO_STD_BGR]
+use_original_input(model, dataloader)
+use_original_test(model, dataloader)
+use_original_conventions(model)
 
-dataloader.train.mapper.image_format = "BGR"
 dataloader.train.total_batch_size = BATCH_SIZE
 optimizer.lr = 5e-4
 lr_multiplier = epoch_schedule(230, [180, 210], BATCH_SIZE)

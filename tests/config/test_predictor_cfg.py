@@ -77,15 +77,16 @@ def test_keys_come_from_the_lazy_config():
         k: v.shape for k, v in lazy_model.state_dict().items()
     }
     coco = get_predictor_cfg(
+        os.path.join(REPO, "configs", "CenterNet", "centernet_R_50_FPN_1x.py"), []
+    )
+    assert (coco.INPUT.MIN_SIZE_TEST, coco.INPUT.MAX_SIZE_TEST) == (800, 1333)
+    assert coco.MODEL.WEIGHTS == load_config(coco.LAZY_CONFIG.FILE).train.init_checkpoint
+    # The original CenterNet's test pipeline (its weights convert into this config) resizes in
+    # the model: the predictor passes BGR images at their own size.
+    original = get_predictor_cfg(
         os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_140e.py"), []
     )
-    # BGR: the input of the original CenterNet's ResNet-DCN, whose weights convert into it.
-    assert (coco.INPUT.MIN_SIZE_TEST, coco.INPUT.MAX_SIZE_TEST, coco.INPUT.FORMAT) == (
-        512,
-        512,
-        "BGR",
-    )
-    assert coco.MODEL.WEIGHTS == load_config(coco.LAZY_CONFIG.FILE).train.init_checkpoint
+    assert (original.INPUT.MIN_SIZE_TEST, original.INPUT.FORMAT) == (0, "BGR")
 
 
 def test_overrides_are_checked_strictly():

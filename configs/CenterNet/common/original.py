@@ -2,7 +2,8 @@
 # weights converted from it. A config imports these and applies them to its model and
 # dataloader, e.g.
 #
-#     from .common.original import use_original_conventions, use_original_test
+#     from .common.original import use_original_conventions, use_original_input, use_original_test
+#     use_original_input(model, dataloader)                # what the weights were trained on
 #     use_original_test(model, dataloader)                 # DLA-34, ResNet: keep_res, pad 31
 #     use_original_test(model, dataloader, pad=127)        # Hourglass-104: keep_res, pad 127
 #     use_original_test(model, dataloader, keep_res=False) # the 512 x 512 warp ("fix_res")
@@ -20,6 +21,14 @@ from detectron2.config import LazyCall as L
 # src/lib/datasets/dataset/coco.py: of pixels / 255, BGR.
 ORIGINAL_MEAN = [0.40789654, 0.44719302, 0.47026115]
 ORIGINAL_STD = [0.28863828, 0.27408164, 0.27809835]
+
+
+def use_original_input(model, dataloader):
+    """The original's training input: BGR images normalized with its COCO statistics (in the
+    0-255 pixels the model receives)."""
+    model.pixel_mean = [255 * m for m in ORIGINAL_MEAN]
+    model.pixel_std = [255 * s for s in ORIGINAL_STD]
+    dataloader.train.mapper.image_format = "BGR"
 
 
 def use_original_test(model, dataloader, *, keep_res=True, pad=31, input_size=512):
