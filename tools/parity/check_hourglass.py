@@ -51,8 +51,10 @@ REQUIRED_MAX_DIFF = 1e-4
 PERTURBATION = 0.2
 # The smallest calibrated running variance, relative to the layer's mean variance.
 VARIANCE_FLOOR = 0.1
-# The originals' initial heatmap logit (probability 0.1).
-HEATMAP_BIAS = -2.19
+# Mean and std of the random heatmap logits (the mean: the originals' initial -2.19,
+# probability 0.1) and of the random embeddings (CornerNet pairs within 0.5).
+HEATMAP_LOGITS = (-2.19, 1.0)
+EMBEDDINGS = (0.0, 0.3)
 # Images the BatchNorm statistics are calibrated on.
 CALIBRATION_IMAGES = 4
 
@@ -86,7 +88,11 @@ def import_cornernet(root: str):
 
 @torch.no_grad()
 def randomize(
-    net: nn.Module, calibration_batch: Tensor, run, seed: int, heatmap_convs: Sequence[nn.Conv2d]
+    net: nn.Module,
+    calibration_batch: Tensor,
+    run,
+    seed: int,
+    output_convs: Sequence[Tuple[nn.Conv2d, float, float]],
 ) -> None:
     """
     Random weights (PyTorch's default initializations, re-drawn) with BatchNorm affine
@@ -100,9 +106,11 @@ def randomize(
     the few cells of the hourglass's middle, would make the network chaotic (a float rounding
     of the input changing the outputs entirely).
 
-    The biases of ``heatmap_convs`` (the last conv of each decoded heatmap branch) are then set
-    so that every class's mean logit on the batch is the initial -2.19: with random weights one
-    class would otherwise hold all the top-K peaks, and decoding would have nothing to compare.
+    Each ``(conv, mean, std)`` of ``output_convs`` (the last conv of a decoded branch) is then
+    scaled so that each of its channels has that mean and std on the batch: heatmap logits
+    around the initial -2.19 with the same spread in every class, embeddings close enough to
+    pair. With random weights a few classes would otherwise hold all the top-K corners, far
+    apart in embedding, and decoding would have nothing to compare.
     """
     torch.manual_seed(seed)
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -122,12 +130,17 @@ def randomize(
         norm.running_var.copy_(var * (1 + PERTURBATION * torch.empty_like(var).uniform_(-1, 1)))
         norm.num_batches_tracked.fill_(1000)
 
-    def center_logits(conv: nn.Conv2d, inputs, output: Tensor) -> None:
-        conv.bias -= output.mean((0, 2, 3)) - HEATMAP_BIAS
+    def standardize(conv: nn.Conv2d, mean: float, std: float, output: Tensor) -> None:
+        scale = std / output.std((0, 2, 3))
+        conv.weight *= scale[:, None, None, None]
+        conv.bias.copy_(scale * (conv.bias - output.mean((0, 2, 3))) + mean)
 
     net.eval()
     hooks = [norm.register_forward_pre_hook(calibrate) for norm in norms]
-    hooks += [conv.register_forward_hook(center_logits) for conv in heatmap_convs]
+    hooks += [
+        conv.register_forward_hook(lambda c, i, out, m=mean, s=std: standardize(c, m, s, out))
+        for conv, mean, std in output_convs
+    ]
     run(net, calibration_batch)
     for hook in hooks:
         hook.remove()
@@ -240,8 +253,12 @@ def check_cornernet(root: str, workdir: str, size: int) -> bool:
     x = original_input(image)
     # kp._test ends with self._decode(*outputs of the last stack): return them instead.
     net._decode = lambda *outputs, **kwargs: outputs
-    heatmap_convs = [net.tl_heats[-1][-1], net.br_heats[-1][-1]]
-    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, heatmap_convs)
+    output_convs = [
+        (net.tl_heats[-1][-1], *HEATMAP_LOGITS),
+        (net.br_heats[-1][-1], *HEATMAP_LOGITS),
+    ]
+    output_convs += [(net.tl_tags[-1][-1], *EMBEDDINGS), (net.br_tags[-1][-1], *EMBEDDINGS)]
+    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, output_convs)
     with torch.no_grad():
         theirs = [t.clone() for t in net(x)]
         # CornerNet's test: K=100, ae_threshold=0.5, kernel=3 (test/coco.py kp_decode).
@@ -295,7 +312,8 @@ def check_centernet(root: str, workdir: str, size: int) -> bool:
     net = large_hourglass.get_large_hourglass_net(0, {"hm": 80, "wh": 2, "reg": 2}, 64)
     image = bgr_image(size, size, seed=2)
     x = original_input(image)
-    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, [net.hm[-1][-1]])
+    output_convs = [(net.hm[-1][-1], *HEATMAP_LOGITS)]
+    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, output_convs)
     with torch.no_grad():
         last = net(x)[-1]  # ctdet's test decodes the last stack
         theirs = [last["hm"].clone(), last["wh"].clone(), last["reg"].clone()]
