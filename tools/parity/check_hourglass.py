@@ -87,13 +87,7 @@ def import_cornernet(root: str):
 
 
 @torch.no_grad()
-def randomize(
-    net: nn.Module,
-    calibration_batch: Tensor,
-    run,
-    seed: int,
-    output_convs: Sequence[Tuple[nn.Conv2d, float, float]],
-) -> None:
+def randomize(net: nn.Module, calibration_batch: Tensor, run, seed: int) -> None:
     """
     Random weights (PyTorch's default initializations, re-drawn) with BatchNorm affine
     parameters and running statistics that matter. Each BatchNorm's running statistics are
@@ -105,12 +99,6 @@ def randomize(
     as trained statistics are a data set's: statistics of the compared image alone, taken over
     the few cells of the hourglass's middle, would make the network chaotic (a float rounding
     of the input changing the outputs entirely).
-
-    Each ``(conv, mean, std)`` of ``output_convs`` (the last conv of a decoded branch) is then
-    scaled so that each of its channels has that mean and std on the batch: heatmap logits
-    around the initial -2.19 with the same spread in every class, embeddings close enough to
-    pair. With random weights a few classes would otherwise hold all the top-K corners, far
-    apart in embedding, and decoding would have nothing to compare.
     """
     torch.manual_seed(seed)
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -130,18 +118,35 @@ def randomize(
         norm.running_var.copy_(var * (1 + PERTURBATION * torch.empty_like(var).uniform_(-1, 1)))
         norm.num_batches_tracked.fill_(1000)
 
+    net.eval()
+    hooks = [norm.register_forward_pre_hook(calibrate) for norm in norms]
+    run(net, calibration_batch)
+    for hook in hooks:
+        hook.remove()
+
+
+@torch.no_grad()
+def standardize_outputs(
+    net: nn.Module, x: Tensor, run, output_convs: Sequence[Tuple[nn.Conv2d, float, float]]
+) -> None:
+    """
+    Scale each ``(conv, mean, std)`` of ``output_convs`` (the last, linear conv of a decoded
+    branch) so that each of its channels has that mean and std on ``run(net, x)``: heatmap
+    logits around the initial -2.19 with the same spread in every class, embeddings close
+    enough to pair. With random weights a few classes would otherwise hold all the top-K
+    corners, far apart in embedding, and the decoders would have nothing to compare.
+    """
+
     def standardize(conv: nn.Conv2d, mean: float, std: float, output: Tensor) -> None:
         scale = std / output.std((0, 2, 3))
         conv.weight *= scale[:, None, None, None]
         conv.bias.copy_(scale * (conv.bias - output.mean((0, 2, 3))) + mean)
 
-    net.eval()
-    hooks = [norm.register_forward_pre_hook(calibrate) for norm in norms]
-    hooks += [
+    hooks = [
         conv.register_forward_hook(lambda c, i, out, m=mean, s=std: standardize(c, m, s, out))
         for conv, mean, std in output_convs
     ]
-    run(net, calibration_batch)
+    run(net, x)
     for hook in hooks:
         hook.remove()
 
@@ -258,7 +263,8 @@ def check_cornernet(root: str, workdir: str, size: int) -> bool:
         (net.br_heats[-1][-1], *HEATMAP_LOGITS),
     ]
     output_convs += [(net.tl_tags[-1][-1], *EMBEDDINGS), (net.br_tags[-1][-1], *EMBEDDINGS)]
-    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, output_convs)
+    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0)
+    standardize_outputs(net, x, lambda n, inp: n(inp), output_convs)
     with torch.no_grad():
         theirs = [t.clone() for t in net(x)]
         # CornerNet's test: K=100, ae_threshold=0.5, kernel=3 (test/coco.py kp_decode).
@@ -313,7 +319,8 @@ def check_centernet(root: str, workdir: str, size: int) -> bool:
     image = bgr_image(size, size, seed=2)
     x = original_input(image)
     output_convs = [(net.hm[-1][-1], *HEATMAP_LOGITS)]
-    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0, output_convs)
+    randomize(net, calibration_images(size), lambda n, inp: n(inp), 0)
+    standardize_outputs(net, x, lambda n, inp: n(inp), output_convs)
     with torch.no_grad():
         last = net(x)[-1]  # ctdet's test decodes the last stack
         theirs = [last["hm"].clone(), last["wh"].clone(), last["reg"].clone()]
