@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from anchorfree.config import load_config
 from anchorfree.conversion import check_against_model, convert_checkpoint, read_checkpoint
+from anchorfree.cornernet.head import CornerPredictions
 from anchorfree.modeling.peaks import gather_at
 
 from detectron2.config import instantiate
@@ -55,6 +56,11 @@ VARIANCE_FLOOR = 0.1
 # probability 0.1) and of the random embeddings (CornerNet pairs within 0.5).
 HEATMAP_LOGITS = (-2.19, 1.0)
 EMBEDDINGS = (0.0, 0.3)
+# Corner pairs planted in CornerNet's outputs for the decoders, and their logit.
+PLANTED_PAIRS = 30
+PLANTED_LOGIT = 6.0
+# Our configs' heatmap probability clamp (model.prob_clamp).
+PROB_CLAMP = 1e-4
 # Images the BatchNorm statistics are calibrated on.
 CALIBRATION_IMAGES = 4
 
@@ -250,6 +256,53 @@ def describe_unmatched(title: str, rows, limit: int = 5) -> None:
         print(f"    class {cls} box {tuple(round(v, 3) for v in box)} score {score:.5f}")
 
 
+def plant_corner_pairs(
+    outputs: Sequence[Tensor], num_pairs: int, rng: np.random.Generator
+) -> List[Tensor]:
+    """
+    Copies of CornerNet's ``(tl_heat, br_heat, tl_tag, br_tag, tl_regr, br_regr)`` with
+    ``num_pairs`` objects added: a random class and box of at least 2 cells, logit
+    ``PLANTED_LOGIT`` at its two corner cells, one random embedding at both.
+    """
+    planted = [t.clone() for t in outputs]
+    tl_heat, br_heat, tl_tag, br_tag = planted[:4]
+    _, num_classes, height, width = tl_heat.shape
+    for _ in range(num_pairs):
+        cls = int(rng.integers(num_classes))
+        x1, y1 = int(rng.integers(width - 2)), int(rng.integers(height - 2))
+        x2, y2 = int(rng.integers(x1 + 2, width)), int(rng.integers(y1 + 2, height))
+        tl_heat[0, cls, y1, x1] = br_heat[0, cls, y2, x2] = PLANTED_LOGIT
+        tl_tag[0, 0, y1, x1] = br_tag[0, 0, y2, x2] = float(rng.normal())
+    return planted
+
+
+def compare_cornernet_decoding(title: str, outputs: Sequence[Tensor], kp_utils, model) -> None:
+    """CornerNet's ``_decode`` (its test settings) and ours on the same ``outputs``, in
+    output-grid cells."""
+    with torch.no_grad():
+        # test/coco.py kp_decode: K=100, ae_threshold=0.5, kernel=3 (and num_dets=1000).
+        detections = kp_utils._decode(*outputs, K=100, kernel=3, ae_threshold=0.5)[0]
+    probs = model._with_probs(CornerPredictions(*outputs))
+    (candidates,) = model.postprocessor.decode(probs, model.stride)
+    valid = detections[:, 4] > -1
+    their_rows = as_rows(detections[valid, :4], detections[valid, 4], detections[valid, 7].long())
+    our_rows = as_rows(candidates.boxes / model.stride, candidates.scores, candidates.classes)
+    matched, only_theirs, only_ours = compare_detections(their_rows, our_rows)
+    print(
+        f"  decoded pairs, {title}: original {len(their_rows)} valid of 1000, ours "
+        f"{len(our_rows)}; matched {matched}"
+    )
+    describe_unmatched("only in the original's", only_theirs)
+    describe_unmatched("only in ours", only_ours)
+    # The original rejects br < tl, ours br <= tl (strictly below and right).
+    degenerate = [r for r in only_theirs if r[1][2] == r[1][0] or r[1][3] == r[1][1]]
+    print(f"  of the original's unmatched, zero width or height (br == tl): {len(degenerate)}")
+    # Ours scores corners by the probability clamped to [1e-4, 1 - 1e-4].
+    heats = torch.cat([outputs[0].flatten(), outputs[1].flatten()]).sigmoid()
+    clamped = int(((heats < PROB_CLAMP) | (heats > 1 - PROB_CLAMP)).sum())
+    print(f"  heatmap cells whose probability our clamp changes: {clamped}")
+
+
 def check_cornernet(root: str, workdir: str, size: int) -> bool:
     print(f"== CornerNet Hourglass-104 ({root})")
     cornernet, kp_utils = import_cornernet(root)
@@ -267,8 +320,6 @@ def check_cornernet(root: str, workdir: str, size: int) -> bool:
     standardize_outputs(net, x, lambda n, inp: n(inp), output_convs)
     with torch.no_grad():
         theirs = [t.clone() for t in net(x)]
-        # CornerNet's test: K=100, ae_threshold=0.5, kernel=3 (test/coco.py kp_decode).
-        detections = kp_utils._decode(*theirs, K=100, kernel=3, ae_threshold=0.5)[0]
     forget_package("models", os.path.abspath(root))
     path = os.path.join(workdir, "CornerNet_random.pkl")
     # nnet/py_factory.py save_params: the state dict of the model wrapped in DummyModule.
@@ -291,22 +342,11 @@ def check_cornernet(root: str, workdir: str, size: int) -> bool:
         ],
     )
 
-    # Detections on the same (original) outputs, in output-grid cells.
-    same = type(outputs)(*theirs)
-    (candidates,) = model.postprocessor.decode(model._with_probs(same), model.stride)
-    valid = detections[:, 4] > -1
-    their_rows = as_rows(detections[valid, :4], detections[valid, 4], detections[valid, 7].long())
-    our_rows = as_rows(candidates.boxes / model.stride, candidates.scores, candidates.classes)
-    matched, only_theirs, only_ours = compare_detections(their_rows, our_rows)
-    print(
-        f"  decoded pairs: original {len(their_rows)} valid of 1000, ours {len(our_rows)}; "
-        f"matched {matched}"
-    )
-    describe_unmatched("only in the original's", only_theirs)
-    describe_unmatched("only in ours", only_ours)
-    # The original rejects br < tl, ours br <= tl (strictly below and right).
-    degenerate = [r for r in only_theirs if r[1][2] == r[1][0] or r[1][3] == r[1][1]]
-    print(f"  of the original's unmatched, zero width or height (br == tl): {len(degenerate)}")
+    # Decodings of the same (original) outputs; then of those outputs with corner pairs planted,
+    # as random heads put their top top-left corners anywhere, bottom-right ones too.
+    compare_cornernet_decoding("the network's outputs", theirs, kp_utils, model)
+    planted = plant_corner_pairs(theirs, PLANTED_PAIRS, np.random.default_rng(3))
+    compare_cornernet_decoding(f"{PLANTED_PAIRS} corner pairs planted", planted, kp_utils, model)
     return ok
 
 
