@@ -15,7 +15,7 @@ normalized by the ImageNet statistics.
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from torch import Tensor
 
@@ -47,19 +47,20 @@ _CORNERS = {"tl": "top_left", "br": "bottom_right"}
 @dataclass(frozen=True)
 class HourglassNames:
     """
-    Where a source keeps each part of Hourglass-104 (names relative to the backbone's prefix).
-    A "conv-norm" is given as ``(prefix, conv, norm)``: its keys are ``prefix.conv.weight``
-    and ``prefix.norm.<BatchNorm field>`` (``\\1`` in ``prefix``: the stack or join index).
-    A residual block has ``conv1``/``bn1``, ``conv2``/``bn2`` and, where the shape changes, a
-    ``shortcut.0`` conv and ``shortcut.1`` norm.
+    Where a source keeps each part of Hourglass-104: regular expressions relative to the
+    backbone's prefix; an indexed part has one group, the stack's or the join's index. A
+    conv-norm is ``(prefix, conv, norm)``, its keys ``<prefix>.<conv>.weight`` and
+    ``<prefix>.<norm>.<BatchNorm field>``. A residual block has ``conv1``/``bn1``,
+    ``conv2``/``bn2`` and, where the shape changes, ``<shortcut>.0`` (conv) and
+    ``<shortcut>.1`` (norm).
     """
 
-    stem_conv: tuple  # the 7x7 conv-norm
+    stem_conv: Tuple[str, str, str]  # the 7x7 conv-norm
     stem_block: str  # the stride-2 residual block after it
     stacks: str  # ModuleList of hourglasses; each has up1 (skip), low1 (down), low2, low3 (up)
-    out_convs: tuple  # conv-norm after each hourglass, indexed
-    join_inputs: tuple  # 1x1 conv-norm of a stack's input, indexed
-    join_outputs: tuple  # 1x1 conv-norm of a stack's output, indexed
+    out_convs: Tuple[str, str, str]  # conv-norm after each hourglass, indexed
+    join_inputs: Tuple[str, str, str]  # 1x1 conv-norm of a stack's input, indexed
+    join_outputs: Tuple[str, str, str]  # 1x1 conv-norm of a stack's output, indexed
     join_blocks: str  # residual block after the join, indexed
     shortcut: str  # the residual block's shortcut Sequential
 
@@ -230,7 +231,7 @@ def centernet_head_rules() -> List[Rule]:
 
 
 @register_source("cornernet")
-def convert_cornernet(checkpoint: Dict[str, Tensor]) -> ConvertedCheckpoint:
+def convert_cornernet(checkpoint: Mapping[str, Any]) -> ConvertedCheckpoint:
     """princeton-vl/CornerNet's ``CornerNet_500000.pkl``: the state dict its ``nnet`` saves
     (``torch.save(model.state_dict())`` of the model wrapped in ``DummyModule``: keys
     ``module.pre...``, ``module.kps...``, ``module.tl_cnvs...``)."""
