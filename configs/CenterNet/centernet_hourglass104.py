@@ -6,17 +6,25 @@
 # in Detectron2's format; this config starts from scratch (train.init_checkpoint = ""), for
 # which 50 epochs are far too few (CornerNet trained its Hourglass-104 for 500k iterations at
 # batch 49, about 207 epochs).
+#
+# The model of CenterNet's released ctdet_coco_hg weights (tools/convert_checkpoint.py --source
+# centernet), with the original's input (BGR, its COCO statistics), test pipeline (--keep_res,
+# pad 127) and training conventions (common/original.py).
 from detectron2.layers import ShapeSpec
 
 from ..common.models.hourglass104 import hourglass104
 from ..common.optim import Adam as optimizer
 from ..common.train import train
 from .common.coco_512 import dataloader, epoch_schedule, epochs_to_iters
+from .common.original import use_original_conventions, use_original_input, use_original_test
 from .models.centernet import model
 
 BATCH_SIZE = 29
 
 model.backbone = hourglass104
+use_original_input(model, dataloader)
+use_original_test(model, dataloader, pad=127)
+use_original_conventions(model)
 model.head.input_shape = [ShapeSpec(channels=256)] * 2
 model.head.head_conv = 256
 model.head_in_features = ["hg1", "hg2"]

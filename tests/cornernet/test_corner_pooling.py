@@ -1,6 +1,6 @@
 """Corner pooling: the four directions on a hand 4x4 case (values and arg-max gradients with
-ties), both implementations against the O(W^2) reference loop on random tensors, and the
-corner-pooling module."""
+ties), both implementations against the O(W^2) reference loop on random tensors and against
+CornerNet's compiled pools (their C++ loop, transcribed), and the corner-pooling module."""
 
 import pytest
 import torch
@@ -16,6 +16,7 @@ from anchorfree.cornernet.corner_pooling import (
     right_pool,
     top_pool,
 )
+from tools.parity.reference_ops import corner_pool_reference
 
 ROWS, COLS = 2, 3
 
@@ -129,6 +130,16 @@ def test_matches_reference_loop(direction, impl, values):
     out, grad = pooled_and_grad(lambda t: IMPLEMENTATIONS[impl](direction, t), x, grad_out)
     assert torch.equal(out, expected_out)
     assert torch.equal(grad, expected_grad)
+
+
+@pytest.mark.parametrize("direction", sorted(DIRECTIONS))
+def test_same_as_cornernets_compiled_pools(direction):
+    """Each pool is CornerNet's pool of the same name (models/py_utils/_cpools: the C++ loop,
+    transcribed in tools/parity/reference_ops.py), in every implementation."""
+    x = torch.randn(2, 3, 7, 9, generator=torch.Generator().manual_seed(1))
+    expected = corner_pool_reference(x, direction)
+    for impl in IMPLEMENTATIONS.values():
+        assert torch.equal(impl(direction, x), expected)
 
 
 @pytest.mark.parametrize("length", [1, GRAPH_SCAN_BLOCK - 1, GRAPH_SCAN_BLOCK, 17, 130])

@@ -11,7 +11,12 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["bilinear_sample_zero_padded", "modulated_deform_conv2d_reference", "stub_module"]
+__all__ = [
+    "bilinear_sample_zero_padded",
+    "corner_pool_reference",
+    "modulated_deform_conv2d_reference",
+    "stub_module",
+]
 
 
 def bilinear_sample_zero_padded(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
@@ -70,6 +75,36 @@ def modulated_deform_conv2d_reference(
                 out[b] += torch.einsum("oc,chw->ohw", weight[:, :, i, j], sampled)
     if bias is not None:
         out += bias[None, :, None, None]
+    return out
+
+
+# CornerNet's pools (models/py_utils/_cpools/src/*_pool.cpp): the NCHW dimension each scans and
+# whether it starts from the last row / column.
+CORNER_POOL_SCANS = {
+    "top": (2, True),
+    "bottom": (2, False),
+    "left": (3, True),
+    "right": (3, False),
+}
+
+
+def corner_pool_reference(x: Tensor, direction: str) -> Tensor:
+    """
+    CornerNet's ``{top,bottom,left,right}_pool.forward`` as its C++ loop: the first row (or
+    column) of the scan is copied, then each next one is the elementwise max of the input there
+    and the output just before it. ``top_pool`` starts from the last row (out[i] = max of rows
+    i..H-1), ``bottom_pool`` from row 0 (rows 0..i), ``left_pool`` from the last column
+    (columns j..W-1), ``right_pool`` from column 0 (columns 0..j). ``x``: ``[N, C, H, W]``.
+    """
+    dim, from_last = CORNER_POOL_SCANS[direction]
+    length = x.shape[dim]
+    order = range(length - 1, -1, -1) if from_last else range(length)
+    out = torch.zeros_like(x)
+    previous = None
+    for index in order:
+        current = x.select(dim, index)
+        out.select(dim, index).copy_(current if previous is None else torch.max(current, previous))
+        previous = out.select(dim, index)
     return out
 
 

@@ -1,7 +1,8 @@
 # The original CornerNet's (princeton-vl/CornerNet) test pipeline and conventions, for weights
 # converted from it. A config imports these and applies them to its model and dataloader, e.g.
 #
-#     from .common.original import use_original_conventions, use_original_test
+#     from .common.original import use_original_conventions, use_original_input, use_original_test
+#     use_original_input(model, dataloader)                   # what the weights were trained on
 #     use_original_test(model, dataloader)                    # config/CornerNet.json
 #     use_original_test(model, dataloader, multi_scale=True)  # its test_scales of
 #                                                             # CornerNet-multi_scale.json
@@ -18,6 +19,14 @@ from detectron2.config import LazyCall as L
 ORIGINAL_MEAN = [0.40789654, 0.44719302, 0.47026115]
 ORIGINAL_STD = [0.28863828, 0.27408164, 0.27809835]
 MULTI_SCALE = [0.5, 0.75, 1, 1.25, 1.5]
+
+
+def use_original_input(model, dataloader):
+    """The original's training input: BGR images normalized with its COCO statistics (in the
+    0-255 pixels the model receives)."""
+    model.pixel_mean = [255 * m for m in ORIGINAL_MEAN]
+    model.pixel_std = [255 * s for s in ORIGINAL_STD]
+    dataloader.train.mapper.image_format = "BGR"
 
 
 def use_original_test(model, dataloader, *, multi_scale=False):
