@@ -507,12 +507,13 @@ def test_paper_settings_of_hourglass104():
         push_weight=0.1,
         offset_weight=1.0,
         push_margin=1.0,
-        embedding_loss_reduction="mean",
+        embedding_loss_reduction="sum",  # the original's (configs/CornerNet/common/original.py)
     )
     assert (model.target_generator.min_overlap, model.target_generator.radius_formula) == (
         0.3,
         "corrected",
     )
+    assert model.target_generator.radius_from_ceiled_size
     post = model.postprocessor
     assert (post.topk, post.peak_kernel, post.embedding_thresh, post.nms_type) == (
         100,
