@@ -11,7 +11,12 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["bilinear_sample_zero_padded", "modulated_deform_conv2d_reference", "stub_module"]
+__all__ = [
+    "bilinear_sample_zero_padded",
+    "ml_nms_plus_one_reference",
+    "modulated_deform_conv2d_reference",
+    "stub_module",
+]
 
 
 def bilinear_sample_zero_padded(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
@@ -71,6 +76,35 @@ def modulated_deform_conv2d_reference(
     if bias is not None:
         out += bias[None, :, None, None]
     return out
+
+
+def ml_nms_plus_one_reference(
+    boxes: Tensor, scores: Tensor, labels: Tensor, threshold: float
+) -> Tensor:
+    """
+    maskrcnn-benchmark's ``_C.ml_nms`` (``csrc/cuda/ml_nms.cu``): greedy NMS within each label,
+    boxes taken by decreasing score; a box is suppressed by a kept one of its label when
+    ``inter / (area_a + area_b - inter) > threshold`` with integer-pixel sizes (``width =
+    max(min(x1) - max(x0) + 1, 0)``, ``area = (x1 - x0 + 1) * (y1 - y0 + 1)``). Returns the
+    indices kept, in increasing order (the kernel sorts them back).
+    """
+    order = scores.sort(descending=True).indices
+    x0, y0, x1, y1 = boxes.float()[order].unbind(dim=1)
+    labels = labels[order]
+    areas = (x1 - x0 + 1) * (y1 - y0 + 1)
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    keep = []
+    for rank in range(len(order)):
+        if suppressed[rank]:
+            continue
+        keep.append(int(order[rank]))
+        rest = slice(rank + 1, None)
+        width = (torch.min(x1[rank], x1[rest]) - torch.max(x0[rank], x0[rest]) + 1).clamp(min=0)
+        height = (torch.min(y1[rank], y1[rest]) - torch.max(y0[rank], y0[rest]) + 1).clamp(min=0)
+        inter = width * height
+        overlap = inter / (areas[rank] + areas[rest] - inter)
+        suppressed[rest] |= (overlap > threshold) & (labels[rest] == labels[rank])
+    return torch.tensor(sorted(keep), dtype=torch.long)
 
 
 def stub_module(name: str, **attributes) -> types.ModuleType:

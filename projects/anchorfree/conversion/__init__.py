@@ -6,6 +6,7 @@ for each key of the source (:mod:`.key_mapping`), and says which config its weig
 """
 
 from . import centernet, mmdet  # noqa: F401  (register --source centernet, mmdet)
+from .fcos import convert_fcos_tianzhi  # noqa: F401  (registers the FCOS sources)
 from .key_mapping import Rule, UnknownKeysError, rename_keys, resnet_rules, strip_prefix
 from .sources import (
     SOURCES,
