@@ -149,8 +149,10 @@ def randomize_(model: nn.Module, *, exp_boxes: bool, seed: int = 0) -> None:
 
 
 def save_layout(state_dict: Dict[str, Tensor], path: str) -> None:
+    """The key names and shapes of ``state_dict`` as a JSON object, one key a line."""
+    lines = [f"{json.dumps(k)}: {json.dumps(list(v.shape))}" for k, v in state_dict.items()]
     with open(path, "w") as f:
-        json.dump({k: list(v.shape) for k, v in state_dict.items()}, f, indent=0)
+        f.write("{\n" + ",\n".join(lines) + "\n}\n")
 
 
 def load_ours(config: str, model_weights: Dict[str, Tensor]) -> nn.Module:

@@ -12,15 +12,16 @@ to say with ``--config-file``; the converter names the usual config of the backb
 (ResNet-50/101, ResNeXt-101 32x8d/64x4d: depth from the blocks of res4, groups from the
 shape of res2's 3x3 conv) and says so in its notes.
 
-The deformable (``dcnv2``) models are refused: their backbones would map onto Detectron2's
-``DeformBottleneckBlock`` (the offsets' layout is the same, and the project's stand-in for
-``detectron2._C`` computes modulated deformable convolutions), but their heads' last tower
-convs are deformable too, which :class:`~anchorfree.fcos.AnchorFreeFCOSHead` has not.
+The deformable (``dcnv2``) models are refused: their heads' last tower convs are deformable,
+which :class:`~anchorfree.fcos.AnchorFreeFCOSHead` has not. Their backbones alone would map
+onto Detectron2's ``DeformBottleneckBlock`` (``conv2.offset`` -> ``conv2_offset``, the same
+18 offset + 9 mask channels), which runs on CUDA with the project's stand-in for
+``detectron2._C``; on CPU Detectron2 v0.6's deformable conv raises before reaching it.
 """
 
 import logging
 import re
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -51,14 +52,20 @@ _HEAD_OUTPUTS = {"cls_logits": "cls_score", "bbox_pred": "bbox_pred"}
 _DEFORMABLE_REFUSAL = (
     "{source} checkpoint with deformable convolutions (keys such as {key}): the dcnv2 models "
     "have a deformable last conv in each head tower, which AnchorFreeFCOSHead does not "
-    "implement; their backbones alone would map onto Detectron2's DeformBottleneckBlock"
+    "implement"
 )
 
 
-def _head_rules(source: str, towers: Dict[str, str], outputs: Dict[str, str]) -> List[Rule]:
+def _head_rules(
+    source: str,
+    towers: Dict[str, str],
+    outputs: Dict[str, str],
+    scale_transform: Optional[Callable[[Tensor], Tensor]] = None,
+) -> List[Rule]:
     """Rules for a head under ``source`` (a regex prefix) whose towers are ``nn.Sequential``
-    of (conv, norm, ReLU) as ours (``towers``: source tower name -> ours) and whose output
-    convs are ``outputs`` (source name -> ours)."""
+    of (conv, norm, ReLU) as ours (``towers``: source tower name -> ours), whose output
+    convs are ``outputs`` (source name -> ours) and whose per-level scales are
+    ``scales.N.scale`` (through ``scale_transform`` when given)."""
     rules = [
         Rule(rf"{source}{name}\.(\d+)\.(weight|bias)", rf"head.{ours}.\1.\2")
         for name, ours in towers.items()
@@ -67,7 +74,9 @@ def _head_rules(source: str, towers: Dict[str, str], outputs: Dict[str, str]) ->
         Rule(rf"{source}{name}\.(weight|bias)", rf"head.{ours}.\1")
         for name, ours in outputs.items()
     ]
-    rules.append(Rule(rf"{source}scales\.(\d)\.scale", r"head.scales.\1.scale"))
+    rules.append(
+        Rule(rf"{source}scales\.(\d)\.scale", r"head.scales.\1.scale", transform=scale_transform)
+    )
     return rules
 
 
@@ -268,6 +277,8 @@ MMDET_RULES = (
         r"bbox_head\.",
         {},
         {"conv_cls": "cls_score", "conv_reg": "bbox_pred", "conv_centerness": "ctrness"},
+        # mmcv's Scale holds a 0-d parameter; ours a 1-element one.
+        scale_transform=lambda t: t.reshape(1),
     )
 )
 
