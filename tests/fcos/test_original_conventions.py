@@ -79,12 +79,19 @@ def test_area_offset_ranks_ambiguous_boxes_as_tianzhi0549():
 
 def _two_box_postprocess(post, image_size, right_box_ltrb):
     """Detections of two same-class points of a stride-1 level in pixels: (5, 5) with the
-    box (0, 0, 10, 10), score 0.9, and (10, 5) with ``right_box_ltrb``, score 0.8."""
+    box (0, 0, 10, 10), score 0.9, and (10, 5) with ``right_box_ltrb``, score 0.8; checked
+    to be those of the exported graph's decoding too."""
     points = [torch.tensor([[5.0, 5.0], [10.0, 5.0]])]
     logits = [torch.tensor([[[logit(0.9)], [logit(0.8)]]])]
     box = [torch.tensor([[[5.0, 5.0, 5.0, 5.0], right_box_ltrb]])]
     ctr = [torch.full((1, 2, 1), 30.0)]  # centerness ~1
     (result,) = post(points, [1], logits, box, ctr, [image_size])
+    boxes, scores, classes = post.select_graph(
+        points, [1], [logits[0][0]], [box[0][0]], [ctr[0][0]], image_size
+    )
+    order = scores.argsort(descending=True)
+    torch.testing.assert_close(boxes[order], result.pred_boxes.tensor)
+    assert classes[order].tolist() == result.pred_classes.tolist()
     return result
 
 

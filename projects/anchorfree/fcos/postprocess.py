@@ -175,9 +175,6 @@ class FCOSPostprocessor:
                 ``(R_l, 1)`` of the one image.
             image_size: ``(height, width)`` to clip to.
         """
-        if not self.clip_before_nms:
-            # class_aware_nms separates the classes by offsets that assume clipped boxes.
-            raise ValueError("the exported graph needs clip_before_nms=True")
         all_boxes, all_scores, all_classes = [], [], []
         for points_l, stride, logits_l, box_l, ctr_l in zip(points, strides, logits, box, ctrness):
             num_classes = logits_l.shape[1]
@@ -196,6 +193,15 @@ class FCOSPostprocessor:
         boxes = self._clip(torch.cat(all_boxes), image_size)
         scores = torch.cat(all_scores)
         classes = torch.cat(all_classes)
-        keep = class_aware_nms(self._nms_boxes(boxes), scores, classes, self.nms_thresh, image_size)
+        nms_boxes = self._nms_boxes(boxes)
+        if not self.clip_before_nms:
+            # class_aware_nms separates the classes by offsets above the coordinates of boxes
+            # inside the image; unclipped ones are moved (which keeps their overlaps) into
+            # [0, span] and that span given as the image's size.
+            coordinates = torch.cat([nms_boxes.flatten(), nms_boxes.new_zeros(1)])
+            low = coordinates.min()
+            span = coordinates.max() - low
+            nms_boxes, image_size = nms_boxes - low, (span, span)
+        keep = class_aware_nms(nms_boxes, scores, classes, self.nms_thresh, image_size)
         keep = keep[: self.max_detections_per_image]
         return boxes[keep], torch.sqrt(scores[keep]), classes[keep]
