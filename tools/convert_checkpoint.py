@@ -46,20 +46,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("output", help="where to write the converted checkpoint (.pth)")
     parser.add_argument(
         "--config-file",
-        help="check that the weights fit this config's model exactly (default: the config "
-        "the converter names)",
+        help="the config the weights are for, checked to fit its model exactly and saved with "
+        "them (default: the config the converter names)",
     )
     parser.add_argument(
         "--no-check", action="store_true", help="do not build the model to check the weights"
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides for the check")
-    return parser.parse_args(argv)
+    # "*" (parsed intermixed) rather than REMAINDER, which would swallow a --config-file after
+    # OUTPUT.
+    parser.add_argument("opts", nargs="*", help="config overrides (key=value) for the check")
+    return parser.parse_intermixed_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     setup_logger(name="anchorfree")
     converted = convert_checkpoint(args.source, read_checkpoint(args.input))
+    if args.config_file:
+        # The user's choice where the weights alone do not tell (e.g. FCOS paper vs improved).
+        converted.config = args.config_file
     logger.info(
         f"{args.input}: {converted.architecture}, {len(converted.model)} tensors; "
         f"use it with --config-file {converted.config}"

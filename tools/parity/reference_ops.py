@@ -14,6 +14,7 @@ from torch import Tensor
 __all__ = [
     "bilinear_sample_zero_padded",
     "corner_pool_reference",
+    "ml_nms_plus_one_reference",
     "modulated_deform_conv2d_reference",
     "stub_module",
 ]
@@ -106,6 +107,35 @@ def corner_pool_reference(x: Tensor, direction: str) -> Tensor:
         out.select(dim, index).copy_(current if previous is None else torch.max(current, previous))
         previous = out.select(dim, index)
     return out
+
+
+def ml_nms_plus_one_reference(
+    boxes: Tensor, scores: Tensor, labels: Tensor, threshold: float
+) -> Tensor:
+    """
+    maskrcnn-benchmark's ``_C.ml_nms`` (``csrc/cuda/ml_nms.cu``): greedy NMS within each label,
+    boxes taken by decreasing score; a box is suppressed by a kept one of its label when
+    ``inter / (area_a + area_b - inter) > threshold`` with integer-pixel sizes (``width =
+    max(min(x1) - max(x0) + 1, 0)``, ``area = (x1 - x0 + 1) * (y1 - y0 + 1)``). Returns the
+    indices kept, in increasing order (the kernel sorts them back).
+    """
+    order = scores.sort(descending=True).indices
+    x0, y0, x1, y1 = boxes.float()[order].unbind(dim=1)
+    labels = labels[order]
+    areas = (x1 - x0 + 1) * (y1 - y0 + 1)
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    keep = []
+    for rank in range(len(order)):
+        if suppressed[rank]:
+            continue
+        keep.append(int(order[rank]))
+        rest = slice(rank + 1, None)
+        width = (torch.min(x1[rank], x1[rest]) - torch.max(x0[rank], x0[rest]) + 1).clamp(min=0)
+        height = (torch.min(y1[rank], y1[rest]) - torch.max(y0[rank], y0[rest]) + 1).clamp(min=0)
+        inter = width * height
+        overlap = inter / (areas[rank] + areas[rest] - inter)
+        suppressed[rest] |= (overlap > threshold) & (labels[rest] == labels[rank])
+    return torch.tensor(sorted(keep), dtype=torch.long)
 
 
 def stub_module(name: str, **attributes) -> types.ModuleType:

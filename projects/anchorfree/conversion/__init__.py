@@ -8,6 +8,7 @@ for each key of the source (:mod:`.key_mapping`), and says which config its weig
 from . import centernet, mmdet  # noqa: F401  (register --source centernet, mmdet)
 from .centernet_dla import convert_centernet_dla34  # noqa: F401  (registers CenterNet DLA-34)
 from .centernet_resnet import convert_centernet_resnet  # noqa: F401  (registers ResNet-DCN)
+from .fcos import convert_fcos_tianzhi  # noqa: F401  (registers the FCOS sources)
 from .hourglass import convert_cornernet  # noqa: F401  (registers the Hourglass-104 sources)
 from .key_mapping import Rule, UnknownKeysError, rename_keys, resnet_rules, strip_prefix
 from .sources import (

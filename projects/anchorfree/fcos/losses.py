@@ -39,7 +39,14 @@ def _ltrb_to_boxes(ltrb: Tensor) -> Tensor:
     return torch.stack([-left, -top, right, bottom], dim=-1)
 
 
-def iou_loss(pred: Tensor, target: Tensor, loss_type: str = "giou", eps: float = 1e-7) -> Tensor:
+def iou_loss(
+    pred: Tensor,
+    target: Tensor,
+    loss_type: str = "giou",
+    eps: float = 1e-7,
+    *,
+    smoothing: float = 0.0,
+) -> Tensor:
     """
     Per-element IoU-family loss between predicted and target ``(l, t, r, b)`` distances from the
     same points, shape (P, 4) each, non-negative.
@@ -48,18 +55,31 @@ def iou_loss(pred: Tensor, target: Tensor, loss_type: str = "giou", eps: float =
     * ``"iou"``: ``-log(IoU)`` (UnitBox, the first FCOS paper);
     * ``"linear_iou"``: ``1 - IoU``.
 
+    ``IoU = I / U`` (``U`` at least ``eps``) by default. ``smoothing = s > 0`` gives
+    ``IoU = (I + s) / (U + s)``, as both original implementations compute it with ``s = 1``
+    (tianzhi0549/FCOS ``fcos_core/layers/iou_loss.py``, AdelaiDet ``adet/utils/comm.py``
+    ``compute_ious``): in the units of the distances, so with stride-normalized targets the
+    added 1 is one stride. GIoU is then that IoU minus ``(C - U) / C`` for the enclosing area
+    ``C`` (at least ``eps``), unsmoothed as in both.
+
     Returns: (P,) losses.
     """
-    if loss_type == "giou":
-        return generalized_box_iou_loss(_ltrb_to_boxes(pred), _ltrb_to_boxes(target), eps=eps)
     if loss_type not in BOX_LOSS_TYPES:
         raise ValueError(f"Unknown box loss type '{loss_type}': use one of {BOX_LOSS_TYPES}")
+    if loss_type == "giou" and smoothing == 0:
+        return generalized_box_iou_loss(_ltrb_to_boxes(pred), _ltrb_to_boxes(target), eps=eps)
     pred_area = (pred[:, 0] + pred[:, 2]) * (pred[:, 1] + pred[:, 3])
     target_area = (target[:, 0] + target[:, 2]) * (target[:, 1] + target[:, 3])
     inter_w = torch.min(pred[:, 0], target[:, 0]) + torch.min(pred[:, 2], target[:, 2])
     inter_h = torch.min(pred[:, 1], target[:, 1]) + torch.min(pred[:, 3], target[:, 3])
     inter = inter_w * inter_h
-    iou = inter / (pred_area + target_area - inter).clamp(min=eps)
+    union = pred_area + target_area - inter
+    iou = (inter + smoothing) / (union + smoothing).clamp(min=eps)
+    if loss_type == "giou":
+        enclosing_w = torch.max(pred[:, 0], target[:, 0]) + torch.max(pred[:, 2], target[:, 2])
+        enclosing_h = torch.max(pred[:, 1], target[:, 1]) + torch.max(pred[:, 3], target[:, 3])
+        enclosing = (enclosing_w * enclosing_h).clamp(min=eps)
+        return 1.0 - (iou - (enclosing - union) / enclosing)
     if loss_type == "iou":
         return -torch.log(iou.clamp(min=eps))
     return 1.0 - iou
@@ -76,6 +96,7 @@ def fcos_losses(
     focal_loss_alpha: float = 0.25,
     focal_loss_gamma: float = 2.0,
     box_loss_type: str = "giou",
+    iou_smoothing: float = 0.0,
     centerness_weighted_box_loss: bool = True,
 ) -> Tuple[Dict[str, Tensor], Dict[str, float]]:
     """
@@ -85,6 +106,7 @@ def fcos_losses(
         pred_ctrness: (N, R) centerness logits.
         labels: (N, R) class, ``num_classes`` for background, -1 to ignore.
         box_targets: (N, R, 4) target distances of positive points.
+        iou_smoothing: ``smoothing`` of :func:`iou_loss` (1 in the original implementations).
 
     Returns:
         The losses ``loss_fcos_cls``, ``loss_fcos_loc``, ``loss_fcos_ctr``, and statistics
@@ -114,7 +136,7 @@ def fcos_losses(
     ctr_pred = pred_ctrness[positive].float()
     ctr_target = centerness_targets(box_target)
     if num_pos_local > 0:
-        box_losses = iou_loss(box_pred, box_target, box_loss_type)
+        box_losses = iou_loss(box_pred, box_target, box_loss_type, smoothing=iou_smoothing)
         loss_ctr = F.binary_cross_entropy_with_logits(ctr_pred, ctr_target, reduction="sum")
     else:
         # Keep the graph connected (zero gradients) for DDP and empty images.

@@ -69,6 +69,7 @@ class AnchorFreeFCOS(DenseDetector):
         focal_loss_alpha: float = 0.25,
         focal_loss_gamma: float = 2.0,
         box_loss_type: str = "giou",
+        iou_smoothing: float = 0.0,
         centerness_weighted_box_loss: bool = True,
         flip_test: bool = False,
         test_scales: Sequence[float] = (1.0,),
@@ -87,6 +88,8 @@ class AnchorFreeFCOS(DenseDetector):
             postprocessor: turns predictions into detections.
             focal_loss_alpha, focal_loss_gamma: of the classification focal loss.
             box_loss_type: "giou", "iou" or "linear_iou".
+            iou_smoothing: ``s`` of the loss's ``IoU = (I + s) / (U + s)``; 0 (default) is
+                ``I / U``, the original implementations use 1 (see :func:`.losses.iou_loss`).
             centerness_weighted_box_loss: weight the box loss by the centerness targets.
             flip_test: at test time, also run every image mirrored horizontally and merge the
                 two sets of detections (see the class docstring).
@@ -127,6 +130,7 @@ class AnchorFreeFCOS(DenseDetector):
         self.focal_loss_alpha = focal_loss_alpha
         self.focal_loss_gamma = focal_loss_gamma
         self.box_loss_type = box_loss_type
+        self.iou_smoothing = float(iou_smoothing)
         self.centerness_weighted_box_loss = centerness_weighted_box_loss
         self.flip_test = bool(flip_test)
         self.test_scales = check_test_scales(test_scales)
@@ -166,6 +170,7 @@ class AnchorFreeFCOS(DenseDetector):
             focal_loss_alpha=self.focal_loss_alpha,
             focal_loss_gamma=self.focal_loss_gamma,
             box_loss_type=self.box_loss_type,
+            iou_smoothing=self.iou_smoothing,
             centerness_weighted_box_loss=self.centerness_weighted_box_loss,
         )
         put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))

@@ -6,6 +6,15 @@ Per image and level: keep (point, class) pairs whose classification probability 
 ``cls * centerness``; decode their boxes (``point -/+ distances``, times the stride when the
 head predicts in stride units) and clip them to the image. Over all levels: class-aware NMS,
 then the ``max_detections_per_image`` best. The score is ``sqrt(cls * centerness)``.
+
+Box conventions of the original implementations, as options (defaults: Detectron2's):
+
+* ``clip_before_nms=False``: boxes go through NMS unclipped (AdelaiDet, whose Detectron2
+  ``detector_postprocess`` clips them after rescaling; ours clips there too).
+* ``pixel_offset=1``: maskrcnn-benchmark's integer-pixel boxes (tianzhi0549/FCOS,
+  ``TO_REMOVE = 1``): clipped to ``[0, W - 1] x [0, H - 1]``, and NMS overlaps from areas
+  ``(x1 - x0 + 1) * (y1 - y0 + 1)`` (its ``ml_nms`` kernel), which is the usual IoU of the
+  boxes with ``x1, y1`` moved by +1.
 """
 
 import math
@@ -38,6 +47,8 @@ class FCOSPostprocessor:
         nms_thresh: float = 0.6,
         max_detections_per_image: int = 100,
         normalize_by_stride: bool = True,
+        clip_before_nms: bool = True,
+        pixel_offset: int = 0,
     ):
         """
         Args:
@@ -47,7 +58,13 @@ class FCOSPostprocessor:
             nms_thresh: IoU threshold of the per-class NMS.
             max_detections_per_image: detections kept per image after NMS.
             normalize_by_stride: box distances are in stride units (multiplied by the stride).
+            clip_before_nms: clip the boxes to the image before NMS (else leave them as
+                decoded; see the module docstring).
+            pixel_offset: 0 (continuous coordinates) or 1 (maskrcnn-benchmark's pixel
+                convention: clip to ``size - 1``, NMS areas ``(w + 1) * (h + 1)``).
         """
+        if pixel_offset not in (0, 1):
+            raise ValueError(f"pixel_offset must be 0 or 1, got {pixel_offset}")
         if not 0.0 <= score_thresh < 1.0:
             raise ValueError(f"score_thresh must be in [0, 1), got {score_thresh}")
         self.score_thresh = float(score_thresh)
@@ -55,6 +72,8 @@ class FCOSPostprocessor:
         self.nms_thresh = float(nms_thresh)
         self.max_detections_per_image = int(max_detections_per_image)
         self.normalize_by_stride = bool(normalize_by_stride)
+        self.clip_before_nms = bool(clip_before_nms)
+        self.pixel_offset = int(pixel_offset)
         # Thresholding logits avoids a sigmoid over every (point, class).
         self._logit_thresh = (
             -math.inf if score_thresh == 0 else math.log(score_thresh / (1.0 - score_thresh))
@@ -108,18 +127,30 @@ class FCOSPostprocessor:
             all_boxes.append(boxes_from_ltrb(points_l[point_idx], distances))
             all_scores.append(scores)
             all_classes.append(class_idx)
-        boxes = Boxes(torch.cat(all_boxes))
-        boxes.clip(image_size)
+        boxes = self._clip(torch.cat(all_boxes), image_size)
         scores = torch.cat(all_scores)
         classes = torch.cat(all_classes)
-        keep = batched_nms(boxes.tensor, scores, classes, self.nms_thresh)
+        keep = batched_nms(self._nms_boxes(boxes), scores, classes, self.nms_thresh)
         keep = keep[: self.max_detections_per_image]
         return Instances(
             image_size,
-            pred_boxes=boxes[keep],
+            pred_boxes=Boxes(boxes[keep]),
             scores=torch.sqrt(scores[keep]),
             pred_classes=classes[keep],
         )
+
+    def _clip(self, boxes: Tensor, image_size: Tuple[int, int]) -> Tensor:
+        """(R, 4) boxes clipped as the options say (see the module docstring)."""
+        if not self.clip_before_nms:
+            return boxes
+        height, width = image_size
+        return clip_boxes(boxes, (height - self.pixel_offset, width - self.pixel_offset))
+
+    def _nms_boxes(self, boxes: Tensor) -> Tensor:
+        """The boxes whose usual IoU is the NMS overlap of this pixel convention."""
+        if self.pixel_offset == 0:
+            return boxes
+        return boxes + boxes.new_tensor([0.0, 0.0, 1.0, 1.0]) * self.pixel_offset
 
     def select_graph(
         self,
@@ -159,9 +190,18 @@ class FCOSPostprocessor:
             all_boxes.append(boxes_from_ltrb(points_l[point_idx], distances))
             all_scores.append(scores)
             all_classes.append(index - point_idx * num_classes)
-        boxes = clip_boxes(torch.cat(all_boxes), image_size)
+        boxes = self._clip(torch.cat(all_boxes), image_size)
         scores = torch.cat(all_scores)
         classes = torch.cat(all_classes)
-        keep = class_aware_nms(boxes, scores, classes, self.nms_thresh, image_size)
+        nms_boxes = self._nms_boxes(boxes)
+        if not self.clip_before_nms:
+            # class_aware_nms separates the classes by offsets above the coordinates of boxes
+            # inside the image; unclipped ones are moved (which keeps their overlaps) into
+            # [0, span] and that span given as the image's size.
+            coordinates = torch.cat([nms_boxes.flatten(), nms_boxes.new_zeros(1)])
+            low = coordinates.min()
+            span = coordinates.max() - low
+            nms_boxes, image_size = nms_boxes - low, (span, span)
+        keep = class_aware_nms(nms_boxes, scores, classes, self.nms_thresh, image_size)
         keep = keep[: self.max_detections_per_image]
         return boxes[keep], torch.sqrt(scores[keep]), classes[keep]

@@ -14,7 +14,11 @@ The rules (FCOS, Tian et al. 2019, and its improved version, arXiv:2006.09214):
   ``sizes_of_interest=(64, 128, 256, 512)`` gives ``[0,64], [64,128], [128,256], [256,512],
   [512,inf]``.
 * A point that is a candidate for several boxes regresses the one of smallest area; equal areas
-  go to the box listed first.
+  go to the box listed first. The area is ``(x1 - x0 + a) * (y1 - y0 + a)`` with
+  ``a = area_offset``: 0 by default (``w * h``, as AdelaiDet); tianzhi0549/FCOS ranks by
+  maskrcnn-benchmark's ``BoxList.area()``, ``(w + 1) * (h + 1)`` (``a = 1``), which orders
+  some pairs of boxes differently (a 1x10 box before a 3x3.5 one by ``w * h``, after it by
+  ``(w + 1) * (h + 1)``).
 * Regression targets are the ``(l, t, r, b)`` distances from the point to the box sides, divided
   by the level's stride when ``normalize_by_stride`` (the improved FCOS).
 
@@ -103,6 +107,7 @@ class FCOSTargetGenerator:
         sizes_of_interest: Sequence[float] = (64, 128, 256, 512),
         center_sampling_radius: float = 1.5,
         normalize_by_stride: bool = True,
+        area_offset: float = 0.0,
     ):
         """
         Args:
@@ -111,6 +116,9 @@ class FCOSTargetGenerator:
                 levels (one fewer than the number of levels); see :func:`level_size_ranges`.
             center_sampling_radius: in units of the level's stride; 0 disables center sampling.
             normalize_by_stride: divide the regression targets by the level's stride.
+            area_offset: added to a box's width and height for the area that decides between
+                the boxes of an ambiguous point (1 in tianzhi0549/FCOS; see the module
+                docstring).
         """
         if center_sampling_radius < 0:
             raise ValueError(f"center_sampling_radius must be >= 0, got {center_sampling_radius}")
@@ -118,6 +126,7 @@ class FCOSTargetGenerator:
         self.size_ranges = level_size_ranges(sizes_of_interest)
         self.center_sampling_radius = float(center_sampling_radius)
         self.normalize_by_stride = bool(normalize_by_stride)
+        self.area_offset = float(area_offset)
 
     def _window(self, stride: int, size_hi: float, grid_len: int) -> int:
         """Static bound on the number of candidate cells per axis, for one level."""
@@ -184,7 +193,8 @@ class FCOSTargetGenerator:
 
         x0, y0, x1, y1 = boxes.unbind(dim=1)
         # Ambiguity key: area; crowd boxes lose to any regular box.
-        area = torch.where(is_crowd, torch.full_like(x0, INF), (x1 - x0) * (y1 - y0))
+        area = (x1 - x0 + self.area_offset) * (y1 - y0 + self.area_offset)
+        area = torch.where(is_crowd, torch.full_like(x0, INF), area)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
 
         pair_point, pair_box, pair_ltrb = [], [], []
