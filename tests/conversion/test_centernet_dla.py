@@ -6,16 +6,18 @@ converted or dropped with a reason, and the result fits the config's model exact
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
 import anchorfree.data  # noqa: F401  (registers the datasets the config names)
-from anchorfree.config import load_config
+from anchorfree.config import get_predictor_cfg, load_config
 from anchorfree.conversion import UnknownKeysError, check_against_model, convert_checkpoint
 from anchorfree.conversion.centernet_dla import CONFIG
 from tools.convert_checkpoint import main as convert_main
 
 from detectron2.config import instantiate
+from detectron2.engine import DefaultPredictor
 from detectron2.structures import ImageList
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -101,3 +103,33 @@ def test_an_unknown_key_is_an_error_naming_it():
     state["dla_up.ida_0.extra_1.weight"] = torch.ones(1)
     with pytest.raises(UnknownKeysError, match=r"dla_up\.ida_0\.extra_1\.weight"):
         convert_checkpoint("centernet", {"epoch": 1, "state_dict": state})
+
+
+def test_converted_weights_serve_default_predictor(tmp_path):
+    """The user's path: convert, then DefaultPredictor with train.init_checkpoint: the weights
+    load unchanged and the original's test pipeline gives detections on the image's pixels."""
+    generator = torch.Generator().manual_seed(1)
+    state = {}
+    for name, tensor in released_state_dict().items():
+        if name.endswith("running_var"):
+            state[name] = torch.ones_like(tensor)
+        elif tensor.is_floating_point():
+            state[name] = 0.05 * torch.randn(tensor.shape, generator=generator)
+        else:
+            state[name] = tensor
+    source, output = tmp_path / "released.pth", tmp_path / "converted.pth"
+    torch.save({"epoch": 1, "state_dict": state}, source)
+    convert_main(["--source", "centernet", str(source), str(output)])
+    cfg = get_predictor_cfg(
+        os.path.join(REPO, CONFIG), [f"train.init_checkpoint={output}", "train.device=cpu"]
+    )
+    assert (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.FORMAT) == (0, "BGR")  # the model warps itself
+    predictor = DefaultPredictor(cfg)
+    converted = torch.load(output, weights_only=True)["model"]
+    loaded = predictor.model.state_dict()
+    assert set(converted) == set(loaded)
+    assert all(torch.equal(loaded[k], v) for k, v in converted.items())
+    image = np.random.RandomState(0).randint(0, 256, (97, 130, 3)).astype(np.uint8)
+    instances = predictor(image)["instances"]
+    assert instances.image_size == (97, 130) and len(instances) == 100
+    assert torch.isfinite(instances.pred_boxes.tensor).all()

@@ -25,11 +25,17 @@ from .timing import alternate, environment, summary, with_defaults, write_json_r
 
 # name in the README's model-zoo table -> config (relative to the repository root)
 CONFIGS = {
+    "CenterNet DLA-34": "configs/CenterNet/centernet_dla34_2x.py",
     "CenterNet ResNet-18-DCN": "configs/CenterNet/centernet_R_18_140e.py",
+    "CenterNet ResNet-101-DCN": "configs/CenterNet/centernet_R_101_dcn_140e.py",
     "CenterNet Hourglass-104": "configs/CenterNet/centernet_hourglass104.py",
     "CornerNet Hourglass-104": "configs/CornerNet/cornernet_hourglass104.py",
-    "FCOS imprv R-50-FPN": "configs/FCOS/fcos_imprv_R_50_FPN_1x.py",
+    "FCOS R-50-FPN": "configs/FCOS/fcos_imprv_R_50_FPN_1x_tianzhi.py",
+    "FCOS R-101-FPN": "configs/FCOS/fcos_imprv_R_101_FPN_2x_tianzhi.py",
+    "FCOS X-101-32x8d-FPN": "configs/FCOS/fcos_imprv_X_101_32x8d_FPN_2x_tianzhi.py",
+    "FCOS X-101-64x4d-FPN": "configs/FCOS/fcos_imprv_X_101_64x4d_FPN_2x_tianzhi.py",
 }
+
 DEFAULTS = {"reps": 5, "warmup": 1, "zoo_size": 512}
 
 
