@@ -13,21 +13,22 @@
 # (experiments/ctdet_coco_*.sh), hence the default. Then model.flip_test=True and
 # model.test_scales=[0.5,0.75,1,1.25,1.5] are its --flip_test and --test_scales. See
 # projects/anchorfree/centernet/README.md.
-from anchorfree.modeling.original_test import CenterNetInputTransform, OriginalTestPipeline
+from anchorfree.modeling.original_test import (
+    ORIGINAL_COCO_MEAN,
+    ORIGINAL_COCO_STD,
+    CenterNetInputTransform,
+    OriginalTestPipeline,
+)
 from anchorfree.modeling.soft_nms import ORIGINAL_NMS_PYX
 
 from detectron2.config import LazyCall as L
-
-# src/lib/datasets/dataset/coco.py: of pixels / 255, BGR.
-ORIGINAL_MEAN = [0.40789654, 0.44719302, 0.47026115]
-ORIGINAL_STD = [0.28863828, 0.27408164, 0.27809835]
 
 
 def use_original_input(model, dataloader):
     """The original's training input: BGR images normalized with its COCO statistics (in the
     0-255 pixels the model receives)."""
-    model.pixel_mean = [255 * m for m in ORIGINAL_MEAN]
-    model.pixel_std = [255 * s for s in ORIGINAL_STD]
+    model.pixel_mean = [255 * m for m in ORIGINAL_COCO_MEAN]
+    model.pixel_std = [255 * s for s in ORIGINAL_COCO_STD]
     dataloader.train.mapper.image_format = "BGR"
 
 
@@ -43,8 +44,8 @@ def use_original_test(model, dataloader, *, keep_res=True, pad=31, input_size=51
         input_transform=L(CenterNetInputTransform)(
             input_size=None if keep_res else input_size, pad=pad, down_ratio=4
         ),
-        pixel_mean=ORIGINAL_MEAN,
-        pixel_std=ORIGINAL_STD,
+        pixel_mean=ORIGINAL_COCO_MEAN,
+        pixel_std=ORIGINAL_COCO_STD,
         input_format="BGR",
         soft_nms=dict(method="gaussian", sigma=0.5, score_threshold=0.001, **ORIGINAL_NMS_PYX),
         suppress_single_scale=False,

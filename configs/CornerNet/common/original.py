@@ -10,22 +10,24 @@
 #
 # Each switch is documented where it is defined; the table is in
 # projects/anchorfree/cornernet/README.md ("Conventions").
-from anchorfree.modeling.original_test import CornerNetInputTransform, OriginalTestPipeline
+from anchorfree.modeling.original_test import (
+    ORIGINAL_COCO_MEAN,
+    ORIGINAL_COCO_STD,
+    CornerNetInputTransform,
+    OriginalTestPipeline,
+)
 from anchorfree.modeling.soft_nms import ORIGINAL_NMS_PYX
 
 from detectron2.config import LazyCall as L
 
-# db/coco.py: of pixels / 255, BGR.
-ORIGINAL_MEAN = [0.40789654, 0.44719302, 0.47026115]
-ORIGINAL_STD = [0.28863828, 0.27408164, 0.27809835]
 MULTI_SCALE = [0.5, 0.75, 1, 1.25, 1.5]
 
 
 def use_original_input(model, dataloader):
     """The original's training input: BGR images normalized with its COCO statistics (in the
     0-255 pixels the model receives)."""
-    model.pixel_mean = [255 * m for m in ORIGINAL_MEAN]
-    model.pixel_std = [255 * s for s in ORIGINAL_STD]
+    model.pixel_mean = [255 * m for m in ORIGINAL_COCO_MEAN]
+    model.pixel_std = [255 * s for s in ORIGINAL_COCO_STD]
     dataloader.train.mapper.image_format = "BGR"
 
 
@@ -40,8 +42,8 @@ def use_original_test(model, dataloader, *, multi_scale=False):
     100 over all classes."""
     model.test_pipeline = L(OriginalTestPipeline)(
         input_transform=L(CornerNetInputTransform)(pad=127, down_ratio=4),
-        pixel_mean=ORIGINAL_MEAN,
-        pixel_std=ORIGINAL_STD,
+        pixel_mean=ORIGINAL_COCO_MEAN,
+        pixel_std=ORIGINAL_COCO_STD,
         input_format="BGR",
         soft_nms=dict(
             method="gaussian",

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Mapping
 from torch import Tensor
 
 from .key_mapping import Rule, strip_prefix
-from .sources import ConvertedCheckpoint, find_state_dict, register_source
+from .sources import ConvertedCheckpoint, find_state_dict, register_in, register_source
 
 __all__ = [
     "CENTERNET_NETWORKS",
@@ -27,13 +27,7 @@ CENTERNET_NETWORKS: Dict[str, NetworkConverter] = {}
 
 
 def register_centernet_network(key_prefix: str) -> Callable[[NetworkConverter], NetworkConverter]:
-    def register(converter: NetworkConverter) -> NetworkConverter:
-        if key_prefix in CENTERNET_NETWORKS:
-            raise ValueError(f"key prefix '{key_prefix}' registered twice")
-        CENTERNET_NETWORKS[key_prefix] = converter
-        return converter
-
-    return register
+    return register_in(CENTERNET_NETWORKS, key_prefix, "key prefix")
 
 
 # The heads of the one-output networks (DLASeg, ResNet-DCN) in the original and mmdetection.

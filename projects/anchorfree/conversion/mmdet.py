@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Mapping
 
 from torch import Tensor
 
-from .sources import ConvertedCheckpoint, find_state_dict, register_source
+from .sources import ConvertedCheckpoint, find_state_dict, register_in, register_source
 
 __all__ = ["MMDET_DETECTORS", "convert_mmdet", "register_mmdet_detector"]
 
@@ -19,13 +19,7 @@ MMDET_DETECTORS: Dict[str, MmdetConverter] = {}
 
 
 def register_mmdet_detector(head_key_prefix: str) -> Callable[[MmdetConverter], MmdetConverter]:
-    def register(converter: MmdetConverter) -> MmdetConverter:
-        if head_key_prefix in MMDET_DETECTORS:
-            raise ValueError(f"key prefix '{head_key_prefix}' registered twice")
-        MMDET_DETECTORS[head_key_prefix] = converter
-        return converter
-
-    return register
+    return register_in(MMDET_DETECTORS, head_key_prefix, "key prefix")
 
 
 @register_source("mmdet")

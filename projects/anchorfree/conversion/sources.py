@@ -7,7 +7,7 @@ checking it against a config's model.
 import logging
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence, TypeVar
 
 import torch
 from torch import Tensor
@@ -20,6 +20,7 @@ __all__ = [
     "convert_checkpoint",
     "find_state_dict",
     "read_checkpoint",
+    "register_in",
     "register_source",
     "save_converted",
 ]
@@ -52,14 +53,24 @@ Converter = Callable[[Mapping[str, Any]], ConvertedCheckpoint]
 SOURCES: Dict[str, Converter] = {}
 
 
-def register_source(name: str) -> Callable[[Converter], Converter]:
-    def register(converter: Converter) -> Converter:
-        if name in SOURCES:
-            raise ValueError(f"checkpoint source '{name}' registered twice")
-        SOURCES[name] = converter
-        return converter
+F = TypeVar("F", bound=Callable)
+
+
+def register_in(table: Dict[str, F], key: str, what: str) -> Callable[[F], F]:
+    """A decorator that enters its function into ``table`` under ``key`` (``what`` names the
+    kind of key in the error for a key entered twice)."""
+
+    def register(function: F) -> F:
+        if key in table:
+            raise ValueError(f"{what} '{key}' registered twice")
+        table[key] = function
+        return function
 
     return register
+
+
+def register_source(name: str) -> Callable[[Converter], Converter]:
+    return register_in(SOURCES, name, "checkpoint source")
 
 
 def convert_checkpoint(source: str, checkpoint: Mapping[str, Any]) -> ConvertedCheckpoint:

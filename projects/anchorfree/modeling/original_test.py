@@ -55,6 +55,8 @@ from .soft_nms import batched_soft_nms
 from .test_time_augmentation import Detections, concat_detections
 
 __all__ = [
+    "ORIGINAL_COCO_MEAN",
+    "ORIGINAL_COCO_STD",
     "CenterNetInputTransform",
     "CornerNetInputTransform",
     "OriginalTestPipeline",
@@ -66,6 +68,10 @@ __all__ = [
 ]
 
 INPUT_FORMATS = ("BGR", "RGB")
+# The COCO statistics both originals normalize with (CornerNet's db/coco.py, which CenterNet's
+# src/lib/datasets/dataset/coco.py copies): of BGR pixels / 255.
+ORIGINAL_COCO_MEAN = [0.40789654, 0.44719302, 0.47026115]
+ORIGINAL_COCO_STD = [0.28863828, 0.27408164, 0.27809835]
 
 
 class PreparedInput(NamedTuple):
