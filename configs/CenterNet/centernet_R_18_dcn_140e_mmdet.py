@@ -22,8 +22,13 @@ from .centernet_R_18_140e import (
     optimizer,
     train,
 )
+from .common.coco_512 import TEST_AUGMENTATIONS
 
 model.backbone.conv_bias = False
 model.pixel_mean = [123.675, 116.280, 103.530]
 model.pixel_std = [58.395, 57.120, 57.375]
 dataloader.train.mapper.image_format = "RGB"
+# This project's test path, not the original CenterNet's (mmdetection's own is not reproduced).
+model.test_pipeline = None
+dataloader.test.mapper.augmentations = TEST_AUGMENTATIONS
+dataloader.test.mapper.image_format = "RGB"

@@ -17,9 +17,8 @@ dataloader.train.dataset.filter_empty = False
 dataloader.train.mapper.image_format = "RGB"
 dataloader.train.mapper.augmentations = scale_crop_flip_jitter(INPUT_SIZE)
 # Longer side at 512 (then padded to the backbone's size divisibility).
-dataloader.test.mapper.augmentations = [
-    L(T.ResizeShortestEdge)(short_edge_length=INPUT_SIZE, max_size=INPUT_SIZE)
-]
+TEST_AUGMENTATIONS = [L(T.ResizeShortestEdge)(short_edge_length=INPUT_SIZE, max_size=INPUT_SIZE)]
+dataloader.test.mapper.augmentations = TEST_AUGMENTATIONS
 
 
 def epochs_to_iters(epochs: float, batch_size: int) -> int:
