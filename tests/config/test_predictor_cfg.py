@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from detector_testing import one_thread  # noqa: F401  (an autouse fixture)
 
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import get_predictor_cfg, load_config
@@ -27,14 +28,6 @@ LEAF_CONFIGS = sorted(
     if os.path.basename(os.path.dirname(p)) != "common"
 )
 SHAPES_CONFIG = os.path.join(REPO, "configs", "CenterNet", "centernet_R_18_shapes.py")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _image(h=200, w=249):

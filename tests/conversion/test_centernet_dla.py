@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from detector_testing import one_thread  # noqa: F401  (an autouse fixture)
 
 import anchorfree.data  # noqa: F401  (registers the datasets the config names)
 from anchorfree.config import get_predictor_cfg, load_config
@@ -22,14 +23,6 @@ from detectron2.structures import ImageList
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAYOUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layouts", "centernet_dla34.json")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def released_state_dict(prefix: str = "") -> dict:

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from detector_testing import one_thread  # noqa: F401  (an autouse fixture)
 from torch.nn import functional as F
 
 from anchorfree.config import load_config
@@ -25,14 +26,6 @@ from detectron2.structures import ImageList
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DLA34 = dict(levels=[1, 1, 1, 2, 2, 1], channels=[16, 32, 64, 128, 256, 512])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_dla34_neck_gives_one_stride4_map_of_a_padded_odd_sized_image():

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from detector_testing import one_thread  # noqa: F401  (an autouse fixture)
 
 from anchorfree.config import load_config
 from anchorfree.modeling.backbones.hourglass import Hourglass
@@ -62,14 +63,6 @@ def backbone_params(num_stacks, depth, stem_channels, widths, blocks, out_channe
         + residual_params(widths[0], widths[0])
     )
     return stem + num_stacks * stack + (num_stacks - 1) * join
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_small_variant_on_odd_size_padded_input():

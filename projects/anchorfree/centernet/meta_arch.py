@@ -92,7 +92,7 @@ class CenterNet(HeatmapDetector):
                 the flip test at each) and merge the detections of all of them with soft-NMS
                 (see :func:`~.postprocess.merge_scales`); ``(1.0,)``: the image as it is.
             pixel_mean, pixel_std: input normalization (BGR/RGB as the input format).
-        clamp_test_probs: clamp the heatmap probabilities at test time too (False: the
+            clamp_test_probs: clamp the heatmap probabilities at test time too (False: the
                 plain sigmoid, as the original decodes).
             test_pipeline: the original implementation's test pipeline instead of this
                 class's (:mod:`anchorfree.modeling.original_test`; None: this class's).

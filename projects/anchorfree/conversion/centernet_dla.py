@@ -32,14 +32,12 @@ from typing import Callable, Dict, List
 from torch import Tensor
 
 from .centernet import centernet_single_head_rules, register_centernet_network
-from .key_mapping import Rule, rename_keys
+from .key_mapping import BN_SUFFIX, Rule, rename_keys
 from .sources import ConvertedCheckpoint
 
 __all__ = ["CONFIG", "convert_centernet_dla34", "dla34_rules"]
 
 CONFIG = "configs/CenterNet/centernet_dla34_2x.py"
-
-_BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 
 
 def _level_conv_key(match) -> str:
@@ -58,7 +56,7 @@ def _deform_conv_rules(source: str, target: Callable[[re.Match], str]) -> List[R
             rf"{source}\.conv\.conv_offset_mask\.(weight|bias)",
             lambda m: f"{target(m)}.conv.offset_mask.{m[2]}",
         ),
-        Rule(rf"{source}\.actf\.0\.{_BN}", lambda m: f"{target(m)}.norm.{m[2]}"),
+        Rule(rf"{source}\.actf\.0\.{BN_SUFFIX}", lambda m: f"{target(m)}.norm.{m[2]}"),
     ]
 
 
@@ -94,14 +92,14 @@ def dla34_rules() -> List[Rule]:
             "subtree computes its own residual)",
         ),
         Rule(rf"{base}base_layer\.0\.weight", f"{ours}stem.weight"),
-        Rule(rf"{base}base_layer\.1\.{_BN}", rf"{ours}stem.norm.\1"),
-        Rule(rf"{base}level([01])\.(\d+)\.{_BN}", _level_conv_key),
+        Rule(rf"{base}base_layer\.1\.{BN_SUFFIX}", rf"{ours}stem.norm.\1"),
+        Rule(rf"{base}level([01])\.(\d+)\.{BN_SUFFIX}", _level_conv_key),
         Rule(rf"{tree}\.conv([12])\.weight", rf"{ours}\1.conv\2.weight"),
-        Rule(rf"{tree}\.bn([12])\.{_BN}", rf"{ours}\1.conv\2.norm.\3"),
+        Rule(rf"{tree}\.bn([12])\.{BN_SUFFIX}", rf"{ours}\1.conv\2.norm.\3"),
         Rule(rf"{tree}\.root\.conv\.weight", rf"{ours}\1.root.conv.weight"),
-        Rule(rf"{tree}\.root\.bn\.{_BN}", rf"{ours}\1.root.conv.norm.\2"),
+        Rule(rf"{tree}\.root\.bn\.{BN_SUFFIX}", rf"{ours}\1.root.conv.norm.\2"),
         Rule(rf"{tree}\.project\.0\.weight", rf"{ours}\1.project.weight"),
-        Rule(rf"{tree}\.project\.1\.{_BN}", rf"{ours}\1.project.norm.\2"),
+        Rule(rf"{tree}\.project\.1\.{BN_SUFFIX}", rf"{ours}\1.project.norm.\2"),
     ]
     for stage in range(3):
         rules += _ida_up_rules(rf"dla_up\.ida_{stage}", f"backbone.dla_up.{stage}")

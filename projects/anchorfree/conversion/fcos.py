@@ -80,9 +80,10 @@ def _head_rules(
     return rules
 
 
-def _backbone_name(model: Mapping[str, Tensor], source: str) -> Tuple[str, str]:
-    """``(name in config files, description)`` of the converted ResNet under
-    ``backbone.bottom_up.``, from its res4 blocks and res2's 3x3 conv."""
+def _backbone_name(model: Mapping[str, Tensor], source: str) -> Tuple[str, str, str]:
+    """``(name in config files, description, schedule)`` of the converted ResNet under
+    ``backbone.bottom_up.``, from its res4 blocks and res2's 3x3 conv; the schedule of the
+    released models on it, which their configs are named by (1x for R-50, 2x otherwise)."""
     res4 = {int(m[1]) for k in model if (m := re.match(r"backbone\.bottom_up\.res4\.(\d+)\.", k))}
     conv2 = model.get("backbone.bottom_up.res2.0.conv2.weight")
     if not res4 or conv2 is None:
@@ -97,9 +98,10 @@ def _backbone_name(model: Mapping[str, Tensor], source: str) -> Tuple[str, str]:
             f"has configs for ({', '.join(BACKBONES.values())})"
         )
     name = BACKBONES[key]
+    schedule = "1x" if name == "R_50" else "2x"
     if groups == 1:
-        return name, f"ResNet-{depth}"
-    return name, f"ResNeXt-{depth} {groups}x{key[2]}d"
+        return name, f"ResNet-{depth}", schedule
+    return name, f"ResNeXt-{depth} {groups}x{key[2]}d", schedule
 
 
 def _refuse_deformable(state_dict: Mapping[str, Tensor], source: str) -> None:
@@ -167,8 +169,7 @@ def convert_fcos_tianzhi(checkpoint: Mapping[str, Any]) -> ConvertedCheckpoint:
     )
     _refuse_deformable(state_dict, "tianzhi0549/FCOS")
     model = _fold_frozen_bn_eps(rename_keys(state_dict, TIANZHI_RULES, source="tianzhi0549/FCOS"))
-    name, backbone = _backbone_name(model, "tianzhi0549/FCOS")
-    schedule = "1x" if name == "R_50" else "2x"
+    name, backbone, schedule = _backbone_name(model, "tianzhi0549/FCOS")
     return ConvertedCheckpoint(
         model=model,
         config=f"configs/FCOS/fcos_imprv_{name}_FPN_{schedule}_tianzhi.py",
@@ -225,8 +226,7 @@ def convert_fcos_adelaidet(checkpoint: Mapping[str, Any]) -> ConvertedCheckpoint
             "NUM_SHARE_CONVS > 0: the FCOS_RT *shtw models), which AnchorFreeFCOSHead has not"
         )
     model = rename_keys(state_dict, ADELAIDET_RULES, source="AdelaiDet")
-    name, backbone = _backbone_name(model, "AdelaiDet")
-    schedule = "1x" if name == "R_50" else "2x"
+    name, backbone, schedule = _backbone_name(model, "AdelaiDet")
     return ConvertedCheckpoint(
         model=model,
         config=f"configs/FCOS/fcos_{name}_FPN_{schedule}_adelaidet.py",
@@ -302,14 +302,13 @@ def convert_fcos_mmdet(state_dict: Dict[str, Tensor]) -> ConvertedCheckpoint:
     _refuse_deformable(state_dict, "mmdetection")
     model = rename_keys(state_dict, MMDET_RULES, source="mmdetection")
     added = _zero_missing_tower_biases(model)
-    name, backbone = _backbone_name(model, "mmdetection")
+    name, backbone, schedule = _backbone_name(model, "mmdetection")
     if name not in ("R_50", "R_101"):
         raise ValueError(
             f"mmdetection FCOS on {backbone}: its ResNeXt models take RGB input normalized "
             "by ImageNet's mean and std (pytorch style), for which this project has no FCOS "
             "config; the caffe-style ResNet-50/101 models convert"
         )
-    schedule = "1x" if name == "R_50" else "2x"
     notes = [
         "The weights do not tell mmdetection's FCOS-paper head (centerness on the "
         "classification branch, exp output) from its center-normbbox-centeronreg-giou one: "

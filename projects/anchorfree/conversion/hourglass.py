@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from torch import Tensor
 
-from .centernet import register_centernet_network
+from .centernet import CENTERNET_BRANCHES, register_centernet_network
 from .key_mapping import Rule, rename_keys, strip_prefix
 from .mmdet import register_mmdet_detector
 from .sources import ConvertedCheckpoint, find_state_dict, register_source
@@ -220,9 +220,8 @@ def corner_head_rules(*, mmdet: bool) -> List[Rule]:
 def centernet_head_rules() -> List[Rule]:
     """CenterNet's ``exkp`` heads ``{hm,wh,reg}.<stack>`` = ``[convolution(3x3, bias, ReLU),
     1x1]`` -> :class:`~anchorfree.centernet.head.CenterNetHead`'s per-input branches."""
-    branches = {"hm": "heatmap", "wh": "wh", "reg": "offset"}
     rules = []
-    for theirs, ours in branches.items():
+    for theirs, ours in CENTERNET_BRANCHES.items():
         rules += [
             Rule(rf"{theirs}\.(\d+)\.0\.conv\.(weight|bias)", rf"head.{ours}.\1.0.\2"),
             Rule(rf"{theirs}\.(\d+)\.1\.(weight|bias)", rf"head.{ours}.\1.2.\2"),
