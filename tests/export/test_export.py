@@ -124,7 +124,11 @@ def trained(tmp_path_factory):
 def test_exported_trained_model_predicts_as_the_eager_one(
     detector, export_format, trained, tmp_path
 ):
-    eager, exported = _export(CONFIGS[detector], trained[detector], export_format, tmp_path)
+    # FCOS decoding every candidate: after 40 iterations its scores on these noise images sit
+    # around its 0.05 threshold, so whether any detection is left to compare varied by run.
+    eager, exported = _export(
+        CONFIGS[detector], trained[detector], export_format, tmp_path, OVERRIDES[detector]
+    )
     _check_predictors(eager, exported)
 
 
