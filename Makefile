@@ -18,12 +18,18 @@ D2_CONSTRAINTS := $(VENV)/detectron2-constraints.txt
 setup: $(STAMP)
 
 # torch 2.14.1/torchvision 0.29.1 come from the machine's wheel cache when present, else PyPI.
+# They are PyPI's CUDA build (about 5.5 GB in the venv with its NVIDIA libraries: PyPI's
+# torchvision needs it, also on CPU), so a venv without torch needs that much free disk first.
 # A Detectron2 already installed in $(VENV) (e.g. built from its GitHub source) is kept.
+TORCH_FREE_DISK_MB ?= 7000
 $(STAMP): setup.py tools/install_detectron2.py tools/detectron2_v0.6_constraints.txt $(wildcard projects/*/*/__init__.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# pip 26.3 refuses the Detectron2 sdist's metadata (see tools/install_detectron2.py).
 	$(PY) -m pip install "pip>=23,<26.3" wheel
-	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	@$(PY) -c "import torch" 2>/dev/null || { free=$$(df -Pm $(VENV) | awk 'NR == 2 {print $$4}'); \
+		test "$$free" -ge $(TORCH_FREE_DISK_MB) || { echo "make setup: installing torch needs about \
+	$(TORCH_FREE_DISK_MB) MB of free disk for $(VENV), $$free MB are free here (df -h $(VENV))." >&2; exit 1; }; }
+	$(PY) -m pip install --no-cache-dir torch==2.14.1 torchvision==0.29.1
 	$(PY) tools/install_detectron2.py --constraints-out $(D2_CONSTRAINTS)
 	$(PY) -m pip install -c $(D2_CONSTRAINTS) --no-build-isolation -e ".[test]"
 	$(PY) -m anchorfree.compat --write-pth

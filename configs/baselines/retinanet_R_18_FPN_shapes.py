@@ -6,7 +6,12 @@ from detectron2 import model_zoo
 from detectron2.layers import ShapeSpec
 
 from ..common.data.shapes import dataloader
-from ..common.models.cpu_backbone import FPN_CHANNELS, PIXEL_STD_FROM_SCRATCH, resnet18_fpn_p3p7
+from ..common.models.cpu_backbone import (
+    FPN_CHANNELS,
+    PIXEL_STD_FROM_SCRATCH,
+    SHAPES_ANCHOR_SIZES,
+    resnet18_fpn_p3p7,
+)
 from ..common.shapes_cpu_budget import lr_multiplier, optimizer, train
 
 model = model_zoo.get_config("common/models/retinanet.py").model
@@ -16,7 +21,4 @@ model.head.input_shape = [ShapeSpec(channels=FPN_CHANNELS)] * 5
 model.head.conv_dims = [FPN_CHANNELS] * 2
 model.num_classes = NUM_CLASSES
 model.pixel_std = PIXEL_STD_FROM_SCRATCH
-# Smaller objects than COCO at 1/3 the image size: anchors from 16 px on P3 (stride 8).
-model.anchor_generator.sizes = [
-    [x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)] for x in [16, 32, 64, 128, 256]
-]
+model.anchor_generator.sizes = SHAPES_ANCHOR_SIZES

@@ -1,4 +1,4 @@
-"""The measuring parts of tools/benchmark.py and tools/train_accuracy.py (not their timings)."""
+"""The measuring parts of tools/benchmark.py (not their timings)."""
 
 import json
 import os
@@ -10,8 +10,7 @@ import torch
 from tools.benchmarking.adapters import BACKGROUND_LOGIT, PLANTED_LOGIT, plant_in_logits
 from tools.benchmarking.report import write_report
 from tools.benchmarking.timing import peak_memory_mib, summary
-from tools.benchmarking.zoo import DETECTORS, select
-from tools.train_accuracy import final_metrics_of_training
+from tools.benchmarking.zoo import ACCURACY_DETECTORS, DETECTORS, select
 
 
 @pytest.mark.parametrize("anchors", [1, 9])
@@ -43,20 +42,13 @@ def test_peak_memory_sees_a_temporary_allocation():
     assert 60 <= peak_memory_mib(allocate, "cpu") < 200
 
 
-def test_final_metrics_are_read_from_the_last_evaluation(tmp_path):
-    records = [
-        {"iteration": 5, "total_loss": 1.0},
-        {"iteration": 9, "bbox/AP": 1.5, "bbox/AP50": 4.0},
-        {"iteration": 19, "bbox/AP": 2.5, "bbox/AP50": 6.0},
-        {"iteration": 19, "lr": 0.1},
-    ]
-    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records))
-    assert final_metrics_of_training(str(tmp_path)) == {"AP": 2.5, "AP50": 6.0}
-    assert final_metrics_of_training(str(tmp_path / "missing")) == {}
-
-
 def test_zoo_configs_exist_and_selection():
-    assert all(os.path.exists(d.config_path) for d in DETECTORS)
+    assert all(os.path.exists(d.config_path) for d in (*DETECTORS, *ACCURACY_DETECTORS))
+    # The time-to-accuracy comparison has the same five detectors, plus ablations.
+    assert [d.slug for d in ACCURACY_DETECTORS][: len(DETECTORS)] == [d.slug for d in DETECTORS]
+    assert [d.slug for d in select(["centernet_upsampling"], ACCURACY_DETECTORS)] == [
+        "centernet_upsampling"
+    ]
     assert [d.slug for d in select(["fcos", "retinanet_d2"])] == ["retinanet_d2", "fcos"]
     with pytest.raises(SystemExit, match="Unknown"):
         select(["yolo"])

@@ -1,9 +1,12 @@
 """
-The detectors that tools/train_accuracy.py and the cost suites of tools/benchmark.py compare,
-each by its CPU-sized config on the embedded dataset (same backbone family, input, data and training
-budget: configs/common/shapes_cpu_budget.py).
+The detectors that the cost suites of tools/benchmark.py compare, each by its CPU-sized config on
+the embedded dataset (``DETECTORS``: ResNet-18 + FPN-128 and the like, the same input, data and
+training budget, configs/common/shapes_cpu_budget.py), and those of the time-to-accuracy
+comparison of tools/train_accuracy.py (``ACCURACY_DETECTORS``: the same five on the from-scratch
+recipe of configs/common/shapes_accuracy.py, plus ablations).
 """
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
@@ -103,10 +106,34 @@ DETECTORS: Sequence[Detector] = (
 )
 
 
-def select(slugs: Sequence[str]) -> List[Detector]:
-    """The detectors named by ``slugs`` (all when empty), in table order."""
-    known = {d.slug: d for d in DETECTORS}
+# The time-to-accuracy configs: a quarter-width ResNet-18 with FPN P3-P7 (RetinaNet, both FCOS)
+# or FPN P2 (CenterNet, CornerNet), 64 channels, BatchNorm.
+ACCURACY_CONFIGS = {
+    "retinanet_d2": "configs/baselines/retinanet_narrow_FPN_shapes.py",
+    "fcos_d2": "configs/baselines/fcos_narrow_FPN_shapes.py",
+    "fcos": "configs/FCOS/fcos_narrow_FPN_shapes.py",
+    "centernet": "configs/CenterNet/centernet_narrow_FPN_P2_shapes.py",
+    "cornernet": "configs/CornerNet/cornernet_narrow_FPN_P2_shapes.py",
+}
+ACCURACY_DETECTORS: Sequence[Detector] = tuple(
+    dataclasses.replace(d, config=ACCURACY_CONFIGS[d.slug]) for d in DETECTORS
+) + (
+    # The neck ablation: the paper's upsampling neck (res5 only, no skips) instead of FPN P2.
+    Detector(
+        "CenterNet, upsampling neck",
+        "centernet_upsampling",
+        "configs/CenterNet/centernet_narrow_upsampling_shapes.py",
+        True,
+        "anchorfree-d2",
+        CENTERNET_SETTINGS,
+    ),
+)
+
+
+def select(slugs: Sequence[str], detectors: Sequence[Detector] = DETECTORS) -> List[Detector]:
+    """The ``detectors`` named by ``slugs`` (all when empty), in table order."""
+    known = {d.slug: d for d in detectors}
     unknown = [s for s in slugs if s not in known]
     if unknown:
         raise SystemExit(f"Unknown detector(s) {unknown}; choose from {sorted(known)}")
-    return [d for d in DETECTORS if not slugs or d.slug in slugs]
+    return [d for d in detectors if not slugs or d.slug in slugs]
