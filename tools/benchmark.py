@@ -7,8 +7,8 @@ side comparison of the five detectors of tools/benchmarking/zoo.py).
   parameters, FLOPs, latency, decode share, training iteration, peak memory; latency against
   image size (``--sizes``); target generation and decoding against the number of objects
   (``--objects``). Writes ``<output>/benchmark.json``, ``<output>/results.md`` (the tables of
-  the README's Results) and PNG plots. Trained weights from ``<accuracy-dir>/<slug>/`` where
-  tools/train_accuracy.py wrote them.
+  the README's Results) and PNG plots. Trained weights and the final AP from ``<accuracy-dir>``
+  where tools/train_accuracy.py wrote them.
 * ``centernet``: CenterNet's target generation against per-object loops, decode share,
   latency of COCO-sized configs, AP without and with NMS (``--centernet-weights``).
 * ``cornernet``: CornerNet's decoding against K and its target generation.
@@ -184,10 +184,19 @@ def run_cost(args, suites, argv) -> str:
                 device: cost.measure_device(detectors, suites, args, device) for device in devices
             },
         }
-        accuracy_path = os.path.join(args.accuracy_dir, "accuracy.json")
-        if os.path.exists(accuracy_path):
-            with open(accuracy_path) as f:
-                results["accuracy"] = json.load(f)
+        # The final AP of tools/train_accuracy.py's runs (mean over seeds), where it has run.
+        summary_path = os.path.join(args.accuracy_dir, "summary.json")
+        if os.path.exists(summary_path):
+            with open(summary_path) as f:
+                rows = json.load(f)
+            results["accuracy"] = {
+                "detectors": {
+                    row["slug"]: {
+                        "bbox": {k: v[0] for k, v in row["final"].items() if isinstance(v, list)}
+                    }
+                    for row in rows
+                }
+            }
         os.makedirs(args.output, exist_ok=True)
         with open(json_path, "w") as f:
             json.dump(results, f, indent=2)

@@ -43,9 +43,9 @@ from typing import Dict, List, Sequence
 import torch
 
 if __package__:  # python -m tools.train_accuracy, or imported as tools.train_accuracy
-    from .benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, select
+    from .benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, run_dir, select
 else:  # python tools/train_accuracy.py: tools/ is the first entry of sys.path
-    from benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, select
+    from benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, run_dir, select
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -373,7 +373,10 @@ def main():
     if args.report_only:
         write_report(args.output, throughput)
         return
-    if args.recalibrate or any(d.slug not in throughput for d in detectors):
+    stale = calibration and calibration.get("overrides") != args.opts
+    if stale:
+        print(f"{throughput_path} was measured with other overrides: measuring again")
+    if args.recalibrate or stale or any(d.slug not in throughput for d in detectors):
         # All of them, so that every ratio comes from the same run.
         print(f"Measuring training throughput of {len(ACCURACY_DETECTORS)} detectors", flush=True)
         throughput = measure_throughput(ACCURACY_DETECTORS, args.opts)
@@ -392,17 +395,24 @@ def main():
     for seed in args.seeds:
         for detector in detectors:
             run_path = os.path.join(args.output, "runs", f"{detector.slug}_seed{seed}.json")
-            if os.path.exists(run_path):
-                print(f"{detector.slug} seed {seed}: {run_path} exists, not trained again")
-                continue
             seconds_per_iteration = throughput[detector.slug]["seconds_per_iteration"]
             max_iter = budget_iterations(seconds_per_iteration, args.minutes, args.points)
+            if os.path.exists(run_path):
+                with open(run_path) as f:
+                    finished = json.load(f)["max_iter"]
+                if finished != max_iter:
+                    raise SystemExit(
+                        f"{run_path} is a run of {finished} iterations, this budget is {max_iter} "
+                        f"({args.minutes:g} min): move it away, or use its --minutes."
+                    )
+                print(f"{detector.slug} seed {seed}: {run_path} exists, not trained again")
+                continue
             print(
                 f"{detector.name}, seed {seed}: {max_iter} iterations "
                 f"({args.minutes:g} min at {seconds_per_iteration:.3f} s/it)",
                 flush=True,
             )
-            output_dir = os.path.join(args.output, detector.slug, f"seed{seed}")
+            output_dir = run_dir(args.output, detector.slug, seed)
             wall_s = train(detector, output_dir, seed, max_iter, args.points, args.opts)
             record = run_record(
                 detector,

@@ -1,8 +1,8 @@
 # CenterNet CPU-sized on the embedded dataset: ResNet-18 + the upsampling neck (256/128/64,
 # regular 3x3 convs instead of deformable ones, which are slow on CPU), GroupNorm throughout so
 # that it trains from scratch with small batches (nothing is fetched), images at their own size,
-# and the training budget of configs/common/shapes_cpu_budget.py shared by every detector
-# compared on this dataset, with the paper's Adam (1e-3) instead of the budget's SGD: SGD at
+# and the short training budget of configs/common/shapes_cpu_budget.py (as the other
+# *_R_18_*_shapes.py configs), with the paper's Adam (1e-3) instead of the budget's SGD: SGD at
 # 0.02 did not move the heatmap loss in 600 iterations (AP 0.00).
 from anchorfree.data.synthetic_shapes import NUM_CLASSES
 

@@ -2,7 +2,7 @@
 # 64-128 channels), a narrow head (64-channel features, 32-channel pooled branches and
 # prediction branches), GroupNorm throughout so that it trains from scratch with small batches,
 # images at their own size, and the training budget of configs/common/shapes_cpu_budget.py
-# (iterations, batch, schedule) shared by every detector compared on this dataset. The
+# (iterations, batch, schedule) of the *_R_18_*_shapes.py configs. The
 # optimizer is the paper's Adam instead of the budget's SGD: over-fitting 4 embedded images for
 # 40 iterations, SGD at 0.02 stayed below 6 AP50; Adam at 1e-3 reached 97 after 30.
 from anchorfree.data.synthetic_shapes import NUM_CLASSES

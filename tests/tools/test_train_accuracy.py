@@ -3,9 +3,11 @@ summary over seeds and the report (not the training itself)."""
 
 import json
 import os
+import sys
 
 import pytest
 
+from tools import train_accuracy
 from tools.benchmarking.zoo import ACCURACY_DETECTORS
 from tools.train_accuracy import (
     budget_iterations,
@@ -136,3 +138,37 @@ def test_report_table_and_plot(tmp_path):
     assert lines[3].startswith("| CenterNet |") and "| 1.0 |" in lines[3]
     assert (tmp_path / "ap_vs_minutes.png").stat().st_size > 1000
     assert json.loads((tmp_path / "summary.json").read_text())[0]["slug"] == "fcos"
+
+
+def _calibrated(tmp_path, seconds_per_iteration: float) -> None:
+    os.makedirs(tmp_path / "runs", exist_ok=True)
+    throughput = {
+        d.slug: {
+            "seconds_per_iteration": seconds_per_iteration,
+            "images_per_second": 8 / seconds_per_iteration,
+            "batch": 8,
+        }
+        for d in ACCURACY_DETECTORS
+    }
+    (tmp_path / "throughput.json").write_text(
+        json.dumps({"overrides": [], "detectors": throughput})
+    )
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path, monkeypatch, capsys):
+    _calibrated(tmp_path, 0.5)
+    run = run_record(
+        FCOS, 1, 36, 0.5, _metrics_of_a_run({18: 1.0, 36: 2.0}, log_period=6, max_iter=36), 6, []
+    )
+    (tmp_path / "runs" / "fcos_seed1.json").write_text(json.dumps(run))
+    # 0.3 minutes at 0.5 s an iteration, 6 points: 36 iterations, the finished run's budget.
+    argv = ["train_accuracy.py", "--only", "fcos", "--seeds", "1", "--minutes", "0.3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--output", str(tmp_path)])
+    monkeypatch.setattr(train_accuracy, "train", lambda *a: pytest.fail("trained again"))
+    train_accuracy.main()
+    assert "exists, not trained again" in capsys.readouterr().out
+    assert (tmp_path / "report.md").exists()
+    # Another budget for the same run file is an error, not a silent mix of budgets.
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], "0.6", "--output", str(tmp_path)])
+    with pytest.raises(SystemExit, match="a run of 36 iterations, this budget is 72"):
+        train_accuracy.main()

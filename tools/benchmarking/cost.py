@@ -14,8 +14,8 @@ one process, on the same inputs, per device (CPU, and CUDA when present).
   which that many objects were planted (every other score set far below the threshold).
 
 Decoding cost depends on how many candidates pass the score thresholds, so trained weights are
-used where ``<accuracy-dir>/<slug>/model_final.pth`` exists (tools/train_accuracy.py writes
-them) and random initialization otherwise; the report says which.
+used where tools/train_accuracy.py left them (``<accuracy-dir>/<slug>/seed1/model_final.pth``)
+and random initialization otherwise; the report says which.
 """
 
 import logging
@@ -32,7 +32,7 @@ from .adapters import adapter_for
 from .models import build, inference_times, mapped_images, to_device, training_steps
 from .models import training_times as time_training
 from .timing import alternate, peak_memory_mib, random_instances, summary, time_calls, with_defaults
-from .zoo import Detector
+from .zoo import Detector, trained_weights
 
 SUITES = ("cost", "sizes", "objects")
 TARGET_IMAGE_SIZE = (512, 512)  # (H, W) of the target-generation and decode measurements
@@ -172,7 +172,7 @@ def measure_device(
     args = with_defaults(args, DEFAULTS)
     models, adapters, results, cfgs = {}, {}, {}, []
     for detector in detectors:
-        weights = os.path.join(args.accuracy_dir, detector.slug, "model_final.pth")
+        weights = trained_weights(args.accuracy_dir, detector.slug)
         if not os.path.exists(weights):
             weights = ""
         cfg, models[detector.slug] = build(detector.config_path, weights, args.seed, device)

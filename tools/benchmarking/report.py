@@ -200,8 +200,8 @@ def write_report(report: dict, out_dir: str) -> str:
     ]
     if "accuracy" in report:
         sections.append(
-            "AP: COCOEvaluator on `anchorfree_shapes_val` after the same CPU training budget "
-            "(`python tools/train_accuracy.py`)."
+            "AP: COCOEvaluator on `anchorfree_shapes_val` at the end of the same number of "
+            "training minutes, mean over seeds (`python tools/train_accuracy.py`)."
         )
     for device in report["devices"]:
         if _measured(report, device, "latency"):

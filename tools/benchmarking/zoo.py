@@ -1,12 +1,12 @@
 """
-The detectors that the cost suites of tools/benchmark.py compare, each by its CPU-sized config on
-the embedded dataset (``DETECTORS``: ResNet-18 + FPN-128 and the like, the same input, data and
-training budget, configs/common/shapes_cpu_budget.py), and those of the time-to-accuracy
-comparison of tools/train_accuracy.py (``ACCURACY_DETECTORS``: the same five on the from-scratch
-recipe of configs/common/shapes_accuracy.py, plus ablations).
+The five detectors that tools/train_accuracy.py (time to accuracy) and the cost suites of
+tools/benchmark.py compare (``DETECTORS``), each by its CPU-sized config on the embedded dataset:
+the same backbone family (a quarter-width ResNet-18 with FPN P3-P7 for RetinaNet and both FCOS,
+FPN P2 for CenterNet and CornerNet, 64 channels), input, data and recipe
+(configs/common/shapes_accuracy.py); ``ACCURACY_DETECTORS`` adds the ablations that the
+time-to-accuracy comparison trains too.
 """
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
@@ -71,7 +71,7 @@ DETECTORS: Sequence[Detector] = (
     Detector(
         "RetinaNet",
         "retinanet_d2",
-        "configs/baselines/retinanet_R_18_FPN_shapes.py",
+        "configs/baselines/retinanet_narrow_FPN_shapes.py",
         False,
         "Detectron2",
         RETINANET_SETTINGS,
@@ -79,18 +79,23 @@ DETECTORS: Sequence[Detector] = (
     Detector(
         "FCOS (Detectron2)",
         "fcos_d2",
-        "configs/baselines/fcos_R_18_FPN_shapes.py",
+        "configs/baselines/fcos_narrow_FPN_shapes.py",
         True,
         "Detectron2",
         FCOS_SETTINGS,
     ),
     Detector(
-        "FCOS", "fcos", "configs/FCOS/fcos_R_18_FPN_shapes.py", True, "anchorfree-d2", FCOS_SETTINGS
+        "FCOS",
+        "fcos",
+        "configs/FCOS/fcos_narrow_FPN_shapes.py",
+        True,
+        "anchorfree-d2",
+        FCOS_SETTINGS,
     ),
     Detector(
         "CenterNet",
         "centernet",
-        "configs/CenterNet/centernet_R_18_shapes.py",
+        "configs/CenterNet/centernet_narrow_FPN_P2_shapes.py",
         True,
         "anchorfree-d2",
         CENTERNET_SETTINGS,
@@ -98,7 +103,7 @@ DETECTORS: Sequence[Detector] = (
     Detector(
         "CornerNet",
         "cornernet",
-        "configs/CornerNet/cornernet_hourglass_small_shapes.py",
+        "configs/CornerNet/cornernet_narrow_FPN_P2_shapes.py",
         True,
         "anchorfree-d2",
         CORNERNET_SETTINGS,
@@ -106,18 +111,7 @@ DETECTORS: Sequence[Detector] = (
 )
 
 
-# The time-to-accuracy configs: a quarter-width ResNet-18 with FPN P3-P7 (RetinaNet, both FCOS)
-# or FPN P2 (CenterNet, CornerNet), 64 channels, BatchNorm.
-ACCURACY_CONFIGS = {
-    "retinanet_d2": "configs/baselines/retinanet_narrow_FPN_shapes.py",
-    "fcos_d2": "configs/baselines/fcos_narrow_FPN_shapes.py",
-    "fcos": "configs/FCOS/fcos_narrow_FPN_shapes.py",
-    "centernet": "configs/CenterNet/centernet_narrow_FPN_P2_shapes.py",
-    "cornernet": "configs/CornerNet/cornernet_narrow_FPN_P2_shapes.py",
-}
-ACCURACY_DETECTORS: Sequence[Detector] = tuple(
-    dataclasses.replace(d, config=ACCURACY_CONFIGS[d.slug]) for d in DETECTORS
-) + (
+ACCURACY_DETECTORS: Sequence[Detector] = tuple(DETECTORS) + (
     # The neck ablation: the paper's upsampling neck (res5 only, no skips) instead of FPN P2.
     Detector(
         "CenterNet, upsampling neck",
@@ -137,3 +131,13 @@ def select(slugs: Sequence[str], detectors: Sequence[Detector] = DETECTORS) -> L
     if unknown:
         raise SystemExit(f"Unknown detector(s) {unknown}; choose from {sorted(known)}")
     return [d for d in detectors if not slugs or d.slug in slugs]
+
+
+def trained_weights(accuracy_dir: str, slug: str, seed: int = 1) -> str:
+    """Where tools/train_accuracy.py leaves a detector's final model of ``seed``."""
+    return os.path.join(run_dir(accuracy_dir, slug, seed), "model_final.pth")
+
+
+def run_dir(accuracy_dir: str, slug: str, seed: int) -> str:
+    """The output directory of one training run of tools/train_accuracy.py."""
+    return os.path.join(accuracy_dir, slug, f"seed{seed}")
