@@ -17,7 +17,8 @@ way, once per seed.
    ``anchorfree_shapes_val`` at every point. An interrupted run resumes from its last
    checkpoint; a finished one is written to ``<output>/runs/<slug>_seed<k>.json`` (AP etc. at
    every point, with its iteration and minutes of training) and not trained again.
-3. Report: ``<output>/report.md`` (the final table: mean and spread over seeds) and
+3. Report: ``<output>/report.md`` (the final table: mean and spread over seeds; AP at every
+   point) and
    ``<output>/ap_vs_minutes.png`` (AP against training minutes, mean over seeds, the band
    spanning the seeds), from every run file present.
 
@@ -313,6 +314,25 @@ def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def curve_table(rows: Sequence[dict]) -> str:
+    """AP at every point of the runs (mean ± half-range over seeds); a column per point,
+    headed by the budget's minutes at it, each cell with the minutes the runs measured."""
+    points = len(rows[0]["points"])
+    budget = [p["calibrated_minutes"] for p in rows[0]["points"]]
+    lines = [
+        "| detector | " + " | ".join(f"AP at {m:.0f} min (measured min)" for m in budget) + " |",
+        "|---" * (1 + points) + "|",
+    ]
+    for row in rows:
+        cells = [row["name"]]
+        for point in row["points"]:
+            mean, spread = point["AP"]
+            value = f"{mean:.1f} ± {spread:.1f}" if len(row["seeds"]) > 1 else f"{mean:.1f}"
+            cells.append(f"{value} ({point['minutes']:.1f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_ap_against_minutes(rows: Sequence[dict], path: str) -> None:
     import matplotlib
 
@@ -351,7 +371,7 @@ def write_report(output: str, throughput: Dict[str, dict]) -> List[dict]:
         print(f"No finished runs in {output}/runs: no report.")
         return rows
     with open(os.path.join(output, "report.md"), "w") as f:
-        f.write(markdown_table(rows, throughput))
+        f.write(markdown_table(rows, throughput) + "\n" + curve_table(rows))
     with open(os.path.join(output, "summary.json"), "w") as f:
         json.dump(rows, f, indent=2)
     plot_ap_against_minutes(rows, os.path.join(output, "ap_vs_minutes.png"))

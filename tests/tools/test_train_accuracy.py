@@ -11,6 +11,7 @@ from tools import train_accuracy
 from tools.benchmarking.zoo import ACCURACY_DETECTORS
 from tools.train_accuracy import (
     budget_iterations,
+    curve_table,
     evaluation_curve,
     markdown_table,
     measured_training_seconds,
@@ -129,8 +130,11 @@ def test_report_table_and_plot(tmp_path):
     throughput = {"fcos": {"images_per_second": 20.0, "batch": 8}}
     rows = write_report(str(tmp_path), throughput)
     table = (tmp_path / "report.md").read_text()
-    assert table == markdown_table(rows, throughput)
+    assert table == markdown_table(rows, throughput) + "\n" + curve_table(rows)
     lines = table.splitlines()
+    # Budget minutes of each point: 10 and 20 iterations at FCOS's calibrated 0.4 s.
+    assert lines[5].startswith("| detector | AP at 0 min (measured min) | AP at 0 min")
+    assert lines[7] == "| FCOS | 1.5 ± 0.5 (0.1) | 4.0 ± 1.0 (0.2) |"
     assert lines[2].startswith(
         "| FCOS | `fcos_narrow_FPN_shapes.py` | 1, 2 | 20 x 8 | 0.2 | 20.0 |"
     )
