@@ -44,9 +44,16 @@ from typing import Dict, List, Sequence
 import torch
 
 if __package__:  # python -m tools.train_accuracy, or imported as tools.train_accuracy
-    from .benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, run_dir, select
+    from .benchmarking.zoo import (
+        ACCURACY_DETECTORS,
+        REPO,
+        SAME_SPEED_AS,
+        Detector,
+        run_dir,
+        select,
+    )
 else:  # python tools/train_accuracy.py: tools/ is the first entry of sys.path
-    from benchmarking.zoo import ACCURACY_DETECTORS, REPO, Detector, run_dir, select
+    from benchmarking.zoo import ACCURACY_DETECTORS, REPO, SAME_SPEED_AS, Detector, run_dir, select
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -301,7 +308,7 @@ def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
         speed = throughput.get(row["slug"], {})
         cells = [
             row["name"],
-            f"`{os.path.basename(row['config'])}`",
+            f"`{os.path.relpath(row['config'], 'configs')}`",
             ", ".join(str(s) for s in row["seeds"]),
             f"{row['max_iter']:,} x {speed.get('batch', '?')}",
             f"{row['final']['minutes']:.1f}",
@@ -390,16 +397,17 @@ def main():
             calibration = json.load(f)
     detectors = select(args.only, ACCURACY_DETECTORS)
     throughput = calibration.get("detectors", {})
+    measured = [d for d in ACCURACY_DETECTORS if d.slug not in SAME_SPEED_AS]
     if args.report_only:
         write_report(args.output, throughput)
         return
     stale = calibration and calibration.get("overrides") != args.opts
     if stale:
         print(f"{throughput_path} was measured with other overrides: measuring again")
-    if args.recalibrate or stale or any(d.slug not in throughput for d in detectors):
+    if args.recalibrate or stale or any(d.slug not in throughput for d in measured):
         # All of them, so that every ratio comes from the same run.
-        print(f"Measuring training throughput of {len(ACCURACY_DETECTORS)} detectors", flush=True)
-        throughput = measure_throughput(ACCURACY_DETECTORS, args.opts)
+        print(f"Measuring training throughput of {len(measured)} detectors", flush=True)
+        throughput = measure_throughput(measured, args.opts)
         calibration = {
             "machine": {
                 "platform": platform.platform(),
@@ -415,7 +423,8 @@ def main():
     for seed in args.seeds:
         for detector in detectors:
             run_path = os.path.join(args.output, "runs", f"{detector.slug}_seed{seed}.json")
-            seconds_per_iteration = throughput[detector.slug]["seconds_per_iteration"]
+            speed = throughput[SAME_SPEED_AS.get(detector.slug, detector.slug)]
+            seconds_per_iteration = speed["seconds_per_iteration"]
             max_iter = budget_iterations(seconds_per_iteration, args.minutes, args.points)
             if os.path.exists(run_path):
                 with open(run_path) as f:

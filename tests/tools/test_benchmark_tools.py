@@ -10,7 +10,7 @@ import torch
 from tools.benchmarking.adapters import BACKGROUND_LOGIT, PLANTED_LOGIT, plant_in_logits
 from tools.benchmarking.report import write_report
 from tools.benchmarking.timing import peak_memory_mib, summary
-from tools.benchmarking.zoo import ACCURACY_DETECTORS, DETECTORS, select
+from tools.benchmarking.zoo import ACCURACY_DETECTORS, DETECTORS, SAME_SPEED_AS, select
 
 
 @pytest.mark.parametrize("anchors", [1, 9])
@@ -46,6 +46,11 @@ def test_zoo_configs_exist_and_selection():
     assert all(os.path.exists(d.config_path) for d in (*DETECTORS, *ACCURACY_DETECTORS))
     # The time-to-accuracy comparison has the same five detectors, plus ablations.
     assert [d.slug for d in ACCURACY_DETECTORS][: len(DETECTORS)] == [d.slug for d in DETECTORS]
+    # An ablation that trains at its base's speed names a measured detector.
+    slugs = {d.slug for d in ACCURACY_DETECTORS}
+    assert all(
+        a in slugs and b in slugs and b not in SAME_SPEED_AS for a, b in SAME_SPEED_AS.items()
+    )
     assert [d.slug for d in select(["centernet_upsampling"], ACCURACY_DETECTORS)] == [
         "centernet_upsampling"
     ]

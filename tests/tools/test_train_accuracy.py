@@ -136,7 +136,7 @@ def test_report_table_and_plot(tmp_path):
     assert lines[5].startswith("| detector | AP at 0 min (measured min) | AP at 0 min")
     assert lines[7] == "| FCOS | 1.5 ± 0.5 (0.1) | 4.0 ± 1.0 (0.2) |"
     assert lines[2].startswith(
-        "| FCOS | `fcos_narrow_FPN_shapes.py` | 1, 2 | 20 x 8 | 0.2 | 20.0 |"
+        "| FCOS | `FCOS/fcos_narrow_FPN_shapes.py` | 1, 2 | 20 x 8 | 0.2 | 20.0 |"
     )
     assert "| 4.0 ± 1.0 |" in lines[2]
     assert lines[3].startswith("| CenterNet |") and "| 1.0 |" in lines[3]

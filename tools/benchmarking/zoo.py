@@ -112,6 +112,16 @@ DETECTORS: Sequence[Detector] = (
 
 
 ACCURACY_DETECTORS: Sequence[Detector] = tuple(DETECTORS) + (
+    # The box loss ablation: averaged over positives (as Detectron2's FCOS), not weighted by
+    # centerness.
+    Detector(
+        "FCOS, box loss not centerness-weighted",
+        "fcos_unweighted_box_loss",
+        "configs/FCOS/fcos_narrow_FPN_shapes_unweighted_box_loss.py",
+        True,
+        "anchorfree-d2",
+        FCOS_SETTINGS,
+    ),
     # The neck ablation: the paper's upsampling neck (res5 only, no skips) instead of FPN P2.
     Detector(
         "CenterNet, upsampling neck",
@@ -131,6 +141,11 @@ def select(slugs: Sequence[str], detectors: Sequence[Detector] = DETECTORS) -> L
     if unknown:
         raise SystemExit(f"Unknown detector(s) {unknown}; choose from {sorted(known)}")
     return [d for d in detectors if not slugs or d.slug in slugs]
+
+
+# Ablations that change only the loss train at the speed of the network they ablate: they take
+# its measured throughput (and so its budget in iterations).
+SAME_SPEED_AS = {"fcos_unweighted_box_loss": "fcos"}
 
 
 def trained_weights(accuracy_dir: str, slug: str, seed: int = 1) -> str:
