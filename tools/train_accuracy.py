@@ -353,7 +353,7 @@ def plot_ap_against_minutes(rows: Sequence[dict], path: str) -> None:
         spread = [0.0] + [p["AP"][1] for p in row["points"]]
         seeds = len(row["seeds"])
         (line,) = axes.plot(
-            minutes, mean, marker="o", label=f"{row['name']} ({seeds} seed{'s' * (seeds > 1)})"
+            minutes, mean, marker="o", label=f"{row['name']}: {seeds} seed{'s' * (seeds > 1)}"
         )
         axes.fill_between(
             minutes,
