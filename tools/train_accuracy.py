@@ -305,7 +305,7 @@ def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
         "|---" * (6 + len(METRICS)) + "|",
     ]
     for row in rows:
-        speed = throughput.get(row["slug"], {})
+        speed = throughput.get(SAME_SPEED_AS.get(row["slug"], row["slug"]), {})
         cells = [
             row["name"],
             f"`{os.path.relpath(row['config'], 'configs')}`",
