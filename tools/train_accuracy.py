@@ -18,9 +18,8 @@ way, once per seed.
    checkpoint; a finished one is written to ``<output>/runs/<slug>_seed<k>.json`` (AP etc. at
    every point, with its iteration and minutes of training) and not trained again.
 3. Report: ``<output>/report.md`` (the final table: mean and spread over seeds; AP at every
-   point) and
-   ``<output>/ap_vs_minutes.png`` (AP against training minutes, mean over seeds, the band
-   spanning the seeds), from every run file present.
+   point) and ``<output>/ap_vs_minutes.png`` (AP against training minutes, mean over seeds, the
+   band spanning the seeds), from every run file present.
 
 Minutes on the plot are the training time each run measured itself (Detectron2's iteration
 timer: data loading, forward, backward and update; evaluations and checkpoints excluded), so the
@@ -121,15 +120,17 @@ def measure_throughput(
         batches[detector.slug] = cfg.dataloader.train.total_batch_size
     with EventStorage():
         times = alternate(steps, reps, warmup, progress=True)
-    return {
-        slug: {
-            "seconds_per_iteration": statistics.median(times[slug]),
-            "images_per_second": batches[slug] / statistics.median(times[slug]),
-            "batch": batches[slug],
-            "iteration": summary(times[slug]),
+    throughput = {}
+    for slug, batch in batches.items():
+        iteration = summary(times[slug])
+        seconds = iteration["median_ms"] / 1000.0
+        throughput[slug] = {
+            "seconds_per_iteration": seconds,
+            "images_per_second": batch / seconds,
+            "batch": batch,
+            "iteration": iteration,
         }
-        for slug in steps
-    }
+    return throughput
 
 
 def budget_iterations(seconds_per_iteration: float, minutes: float, points: int) -> int:
@@ -295,6 +296,12 @@ def summarize(runs: Sequence[dict], order: Sequence[str]) -> List[dict]:
     return rows
 
 
+def _over_seeds(mean_and_spread_of_seeds, seeds: int) -> str:
+    """A table cell: "mean ± half-range", or the value alone for one seed."""
+    mean, spread = mean_and_spread_of_seeds
+    return f"{mean:.1f} ± {spread:.1f}" if seeds > 1 else f"{mean:.1f}"
+
+
 def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
     """The final table: mean ± half-range over seeds at the end of the budget, with the mean
     of the training minutes the runs measured and the throughput of the calibration."""
@@ -314,9 +321,7 @@ def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
             f"{row['final']['minutes']:.1f}",
             f"{speed['images_per_second']:.1f}" if speed else "",
         ]
-        for metric in METRICS:
-            mean, spread = row["final"][metric]
-            cells.append(f"{mean:.1f} ± {spread:.1f}" if len(row["seeds"]) > 1 else f"{mean:.1f}")
+        cells += [_over_seeds(row["final"][metric], len(row["seeds"])) for metric in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -333,9 +338,7 @@ def curve_table(rows: Sequence[dict]) -> str:
     for row in rows:
         cells = [row["name"]]
         for point in row["points"]:
-            mean, spread = point["AP"]
-            value = f"{mean:.1f} ± {spread:.1f}" if len(row["seeds"]) > 1 else f"{mean:.1f}"
-            cells.append(f"{value} ({point['minutes']:.1f})")
+            cells.append(f"{_over_seeds(point['AP'], len(row['seeds']))} ({point['minutes']:.1f})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

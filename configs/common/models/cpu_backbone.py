@@ -1,5 +1,6 @@
-# A CPU-sized backbone for the embedded dataset: ResNet-18 + FPN (P3-P7, P6/P7 from P5),
-# GroupNorm throughout so that it trains from scratch with small batches (nothing is fetched).
+# CPU-sized backbones for the embedded dataset, trained from scratch (nothing is fetched):
+# ResNet-18 + FPN-128 (P3-P7, P6/P7 from P5, GroupNorm) of the *_R_18_*_shapes configs, and the
+# narrow ResNet-18 + FPN-64 variants of the from-scratch recipes (below).
 import copy
 
 from anchorfree.modeling.backbones.narrow_resnet import narrow_resnet_stages
