@@ -21,10 +21,14 @@ way, once per seed.
    point) and ``<output>/ap_vs_minutes.png`` (AP against training minutes, mean over seeds, the
    band spanning the seeds), from every run file present.
 
-Minutes on the plot are the training time each run measured itself (Detectron2's iteration
-timer: data loading, forward, backward and update; evaluations and checkpoints excluded), so the
-machine must be otherwise idle while it trains; each point also records iterations x the
-calibrated seconds per iteration, the time an idle machine should have taken.
+Minutes on the plot and in the tables are calibrated minutes: a point's iterations x its
+detector's seconds per iteration in the calibration, the training time of one idle machine
+measured for every detector side by side. The budget and the axis are then the same for runs
+made on machines of other speeds, in other sessions, or several at once with fewer threads each
+(a machine's speed is not the same from one session to the next). Each point also
+records the training time the run measured itself (Detectron2's iteration timer: data loading,
+forward, backward and update; evaluations and checkpoints excluded), and the report lists every
+run's measured / calibrated time, with the threads it trained with, as a check.
 
     python tools/train_accuracy.py [--only fcos fcos_d2] [--seeds 1 2] [--minutes 30] [--points 6]
         [--output output/accuracy] [--recalibrate] [--report-only] [--override KEY=VALUE ...]
@@ -213,7 +217,8 @@ def run_record(
 ) -> dict:
     """What a finished run leaves in ``<output>/runs/``: its evaluations, each with the
     training minutes the run measured up to it (``minutes``) and the iterations x the
-    calibrated seconds per iteration (``calibrated_minutes``)."""
+    calibrated seconds per iteration (``calibrated_minutes``), and the torch threads it trained
+    with (``OMP_NUM_THREADS``, else every CPU)."""
     curve = evaluation_curve(records, max_iter)
     if not curve or curve[-1]["iteration"] != max_iter:
         raise RuntimeError(
@@ -231,6 +236,7 @@ def run_record(
         "max_iter": max_iter,
         "seconds_per_iteration": seconds_per_iteration,
         "overrides": list(opts),
+        "threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()),
         "wall_minutes": wall_s / 60.0,
         "curve": curve,
     }
@@ -256,9 +262,10 @@ def mean_and_spread(values: Sequence[float]):
 
 
 def summarize(runs: Sequence[dict], order: Sequence[str]) -> List[dict]:
-    """Per detector (in ``order`` of slugs, those with runs only): seeds, minutes, and for the
-    last point and for every point the mean and spread over seeds of each metric. Points are
-    matched by their index along the run (every seed of a detector has the same budget)."""
+    """Per detector (in ``order`` of slugs, those with runs only): seeds, and for the last
+    point and for every point its calibrated minutes and the mean and spread over seeds of each
+    metric; per run, its measured / calibrated training time and threads. Points are matched by
+    their index along the run (every seed of a detector has the same budget)."""
     rows = []
     for slug in order:
         mine = sorted((r for r in runs if r["slug"] == slug), key=lambda r: r["seed"])
@@ -272,9 +279,7 @@ def summarize(runs: Sequence[dict], order: Sequence[str]) -> List[dict]:
             points.append(
                 {
                     "iteration": point["iteration"],
-                    # The seeds' mean of the minutes each measured.
-                    "minutes": statistics.fmean(r["curve"][i]["minutes"] for r in mine),
-                    "calibrated_minutes": point["calibrated_minutes"],
+                    "minutes": point["calibrated_minutes"],
                     **{
                         metric: mean_and_spread([r["curve"][i]["bbox"][metric] for r in mine])
                         for metric in METRICS
@@ -291,6 +296,16 @@ def summarize(runs: Sequence[dict], order: Sequence[str]) -> List[dict]:
                 "seconds_per_iteration": mine[0]["seconds_per_iteration"],
                 "points": points,
                 "final": points[-1],
+                "timing": [
+                    {
+                        "seed": r["seed"],
+                        # Older run files (before threads were recorded) trained with 2.
+                        "threads": r.get("threads", 2),
+                        "measured_over_calibrated": r["curve"][-1]["minutes"]
+                        / r["curve"][-1]["calibrated_minutes"],
+                    }
+                    for r in mine
+                ],
             }
         )
     return rows
@@ -303,13 +318,14 @@ def _over_seeds(mean_and_spread_of_seeds, seeds: int) -> str:
 
 
 def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
-    """The final table: mean ± half-range over seeds at the end of the budget, with the mean
-    of the training minutes the runs measured and the throughput of the calibration."""
+    """The final table: mean ± half-range over seeds at the end of the budget, with the
+    budget's calibrated minutes, the throughput of the calibration and each run's measured /
+    calibrated training time (its threads)."""
     lines = [
         "| detector | config | seeds | iterations x batch | training minutes | images/s | "
         + " | ".join(METRICS)
-        + " |",
-        "|---" * (6 + len(METRICS)) + "|",
+        + " | measured / calibrated time (threads) |",
+        "|---" * (7 + len(METRICS)) + "|",
     ]
     for row in rows:
         speed = throughput.get(SAME_SPEED_AS.get(row["slug"], row["slug"]), {})
@@ -322,23 +338,28 @@ def markdown_table(rows: Sequence[dict], throughput: Dict[str, dict]) -> str:
             f"{speed['images_per_second']:.1f}" if speed else "",
         ]
         cells += [_over_seeds(row["final"][metric], len(row["seeds"])) for metric in METRICS]
+        cells.append(
+            ", ".join(
+                f"{t['measured_over_calibrated']:.2f} ({t['threads']})" for t in row["timing"]
+            )
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def curve_table(rows: Sequence[dict]) -> str:
     """AP at every point of the runs (mean ± half-range over seeds); a column per point,
-    headed by the budget's minutes at it, each cell with the minutes the runs measured."""
+    headed by the budget's calibrated minutes at it."""
     points = len(rows[0]["points"])
-    budget = [p["calibrated_minutes"] for p in rows[0]["points"]]
+    budget = [p["minutes"] for p in rows[0]["points"]]
     lines = [
-        "| detector | " + " | ".join(f"AP at {m:.0f} min (measured min)" for m in budget) + " |",
+        "| detector | " + " | ".join(f"AP at {m:.0f} min" for m in budget) + " |",
         "|---" * (1 + points) + "|",
     ]
     for row in rows:
         cells = [row["name"]]
         for point in row["points"]:
-            cells.append(f"{_over_seeds(point['AP'], len(row['seeds']))} ({point['minutes']:.1f})")
+            cells.append(_over_seeds(point["AP"], len(row["seeds"])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -365,7 +386,7 @@ def plot_ap_against_minutes(rows: Sequence[dict], path: str) -> None:
             color=line.get_color(),
             alpha=0.2,
         )
-    axes.set_xlabel("training minutes (2 CPU cores)")
+    axes.set_xlabel("training minutes (2 CPU cores, calibrated throughput)")
     axes.set_ylabel("AP, embedded val (standard difficulty)")
     axes.set_title("Time to accuracy (mean over seeds; band: min to max)")
     axes.grid(alpha=0.3)

@@ -37,6 +37,7 @@ from anchorfree.fcos import (
     compute_points,
     iou_loss,
 )
+from anchorfree.fcos.postprocess import THRESHOLD_ON
 
 from detectron2.config import instantiate
 from detectron2.utils.events import EventStorage
@@ -300,6 +301,80 @@ def test_decode_synthetic_predictions():
         points, [8, 16], logits, box_px, ctr, [(32, 32)]
     )
     assert len(result) == 3 and result.pred_boxes.tensor.max() == 32
+
+
+def test_smoothed_loss_normalizers_divide_every_loss():
+    """Three points, two positives of class 0; a ``smooth_normalizer`` that doubles each
+    normalizer halves the three losses, and is asked for the centerness sum only where the box
+    loss is weighted by it."""
+    from anchorfree.fcos.losses import fcos_losses
+
+    args = (
+        torch.tensor([[[0.3], [-0.2], [0.1]]]),
+        torch.tensor([[[1.0, 1.0, 2.0, 2.0], [0.5, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]]),
+        torch.tensor([[0.2, -0.4, 0.0]]),
+        torch.tensor([[0, 0, 1]]),
+        torch.tensor([[[1.0, 2.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]]),
+    )
+    for weighted, names in [(True, ["positives", "centerness"]), (False, ["positives"])]:
+        kwargs = dict(num_classes=1, centerness_weighted_box_loss=weighted)
+        plain, stats = fcos_losses(*args, **kwargs)
+        asked = []
+
+        def doubled(name, value):
+            asked.append(name)
+            return 2.0 * value
+
+        smoothed, smoothed_stats = fcos_losses(*args, smooth_normalizer=doubled, **kwargs)
+        assert asked == names
+        assert stats["normalizer"] == 2.0 and smoothed_stats["normalizer"] == 4.0
+        for key, value in plain.items():
+            torch.testing.assert_close(smoothed[key], value / 2.0)
+
+
+def test_loss_normalizer_moving_average(shapes_cfg):
+    cfg = copy.deepcopy(shapes_cfg)
+    cfg.model.loss_normalizer_momentum = 0.9
+    model = build_shapes_model(cfg)
+    # From the first batch's value, then n <- 0.9 n + 0.1 x; each normalizer on its own.
+    assert model.smooth_loss_normalizer("positives", 10.0) == 10.0
+    assert model.smooth_loss_normalizer("positives", 20.0) == pytest.approx(11.0)
+    assert model.smooth_loss_normalizer("centerness", 4.0) == 4.0
+    assert model.smooth_loss_normalizer("positives", 0.0) == pytest.approx(9.9)
+    cfg.model.loss_normalizer_momentum = 1.0
+    with pytest.raises(ValueError, match="loss_normalizer_momentum"):
+        build_shapes_model(cfg)
+
+
+def test_threshold_on_the_classification_or_the_final_score():
+    """One stride-8 level of four points, two classes, boxes 2 px around their points (no
+    overlaps). ``"cls"`` thresholds the classification probability; ``"score"`` (Detectron2's)
+    ``sqrt(cls * centerness)``. The exported graph's decoding keeps the same candidates."""
+    points = compute_points([(2, 2)], [8])
+    logits = torch.full((1, 4, 2), -10.0)
+    ctr = torch.full((1, 4, 1), 10.0)
+    logits[0, 0, 0], ctr[0, 0, 0] = logit(0.04), logit(0.9)  # score sqrt(0.036) = 0.19
+    logits[0, 1, 1], ctr[0, 1, 0] = logit(0.5), logit(0.004)  # score sqrt(0.002) = 0.045
+    logits[0, 2, 0], ctr[0, 2, 0] = logit(0.9), logit(0.5)  # score sqrt(0.45) = 0.67
+    box = torch.full((1, 4, 4), 0.25)
+    kept = {}
+    for threshold_on in THRESHOLD_ON:
+        post = FCOSPostprocessor(score_thresh=0.05, threshold_on=threshold_on)
+        (result,) = post(points, [8], [logits], [box], [ctr], [(16, 16)])
+        order = result.scores.argsort(descending=True)
+        kept[threshold_on] = result.pred_classes[order].tolist(), result.scores[order]
+        boxes, scores, classes = post.select_graph(
+            points, [8], [logits[0]], [box[0]], [ctr[0]], (16, 16)
+        )
+        order = scores.argsort(descending=True)
+        assert classes[order].tolist() == kept[threshold_on][0]
+        torch.testing.assert_close(scores[order], kept[threshold_on][1])
+    assert kept["cls"][0] == [0, 1]
+    torch.testing.assert_close(kept["cls"][1], torch.tensor([0.45, 0.002]).sqrt())
+    assert kept["score"][0] == [0, 0]
+    torch.testing.assert_close(kept["score"][1], torch.tensor([0.45, 0.036]).sqrt())
+    with pytest.raises(ValueError, match="threshold_on"):
+        FCOSPostprocessor(threshold_on="centerness")
 
 
 # ------------------------------------------------------------------------------------------

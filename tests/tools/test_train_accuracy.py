@@ -87,8 +87,10 @@ def test_run_record_refuses_an_unfinished_run():
         run_record(FCOS, 1, 20, 0.4, records, 60.0, [])
 
 
-def test_run_record_times_every_point():
+def test_run_record_times_every_point(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     record = run_record(FCOS, 1, 20, 0.4, _metrics_of_a_run({10: 1.5, 20: 2.5}), 60.0, [])
+    assert record["threads"] == 1
     assert [p["iteration"] for p in record["curve"]] == [10, 20]
     assert [p["minutes"] for p in record["curve"]] == pytest.approx([5 / 60, 10 / 60])
     assert [p["calibrated_minutes"] for p in record["curve"]] == pytest.approx([4 / 60, 8 / 60])
@@ -110,8 +112,10 @@ def test_summary_is_the_mean_and_half_range_over_seeds():
     assert fcos["seeds"] == [1, 2]
     assert fcos["final"]["AP"] == pytest.approx((4.0, 1.0))
     assert fcos["points"][0]["AP50"] == pytest.approx((3.0, 1.0))
-    # The seeds' mean of their own measured minutes (0.5 s and 0.6 s an iteration).
-    assert fcos["final"]["minutes"] == pytest.approx((10 + 12) / 2 / 60)
+    # Calibrated minutes: 20 iterations at 0.4 s, whatever the runs measured.
+    assert fcos["final"]["minutes"] == pytest.approx(20 * 0.4 / 60)
+    # Measured 0.5 s and 0.6 s an iteration.
+    assert [t["measured_over_calibrated"] for t in fcos["timing"]] == pytest.approx([1.25, 1.5])
     assert rows[1]["final"]["AP"] == (1.0, 0.0)
 
 
@@ -122,7 +126,8 @@ def test_summary_refuses_seeds_with_different_budgets():
         summarize(runs, ["fcos"])
 
 
-def test_report_table_and_plot(tmp_path):
+def test_report_table_and_plot(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
     os.makedirs(tmp_path / "runs")
     for run in _runs():
         with open(tmp_path / "runs" / f"{run['slug']}_seed{run['seed']}.json", "w") as f:
@@ -133,12 +138,13 @@ def test_report_table_and_plot(tmp_path):
     assert table == markdown_table(rows, throughput) + "\n" + curve_table(rows)
     lines = table.splitlines()
     # Budget minutes of each point: 10 and 20 iterations at FCOS's calibrated 0.4 s.
-    assert lines[5].startswith("| detector | AP at 0 min (measured min) | AP at 0 min")
-    assert lines[7] == "| FCOS | 1.5 ± 0.5 (0.1) | 4.0 ± 1.0 (0.2) |"
+    assert lines[5] == "| detector | AP at 0 min | AP at 0 min |"
+    assert lines[7] == "| FCOS | 1.5 ± 0.5 | 4.0 ± 1.0 |"
     assert lines[2].startswith(
-        "| FCOS | `FCOS/fcos_narrow_FPN_shapes.py` | 1, 2 | 20 x 8 | 0.2 | 20.0 |"
+        "| FCOS | `FCOS/fcos_narrow_FPN_shapes.py` | 1, 2 | 20 x 8 | 0.1 | 20.0 |"
     )
     assert "| 4.0 ± 1.0 |" in lines[2]
+    assert lines[2].endswith("| 1.25 (2), 1.50 (2) |")  # measured / calibrated (threads)
     assert lines[3].startswith("| CenterNet |") and "| 1.0 |" in lines[3]
     assert (tmp_path / "ap_vs_minutes.png").stat().st_size > 1000
     assert json.loads((tmp_path / "summary.json").read_text())[0]["slug"] == "fcos"

@@ -122,6 +122,24 @@ ACCURACY_DETECTORS: Sequence[Detector] = tuple(DETECTORS) + (
         "anchorfree-d2",
         FCOS_SETTINGS,
     ),
+    # The loss normalizer ablation: a moving average over iterations (as Detectron2's FCOS).
+    Detector(
+        "FCOS, moving-average loss normalizer",
+        "fcos_ema_loss_normalizer",
+        "configs/FCOS/fcos_narrow_FPN_shapes_ema_loss_normalizer.py",
+        True,
+        "anchorfree-d2",
+        FCOS_SETTINGS,
+    ),
+    # The regression ablation: no learnable scale per level (as Detectron2's FCOS).
+    Detector(
+        "FCOS, no per-level scale",
+        "fcos_no_scale",
+        "configs/FCOS/fcos_narrow_FPN_shapes_no_scale.py",
+        True,
+        "anchorfree-d2",
+        FCOS_SETTINGS,
+    ),
     # The neck ablation: the paper's upsampling neck (res5 only, no skips) instead of FPN P2.
     Detector(
         "CenterNet, upsampling neck",
@@ -143,9 +161,13 @@ def select(slugs: Sequence[str], detectors: Sequence[Detector] = DETECTORS) -> L
     return [d for d in detectors if not slugs or d.slug in slugs]
 
 
-# Ablations that change only the loss train at the speed of the network they ablate: they take
-# its measured throughput (and so its budget in iterations).
-SAME_SPEED_AS = {"fcos_unweighted_box_loss": "fcos"}
+# Ablations that change only the loss, or a scalar multiply, train at the speed of the network
+# they ablate: they take its measured throughput (and so its budget in iterations).
+SAME_SPEED_AS = {
+    "fcos_unweighted_box_loss": "fcos",
+    "fcos_ema_loss_normalizer": "fcos",
+    "fcos_no_scale": "fcos",
+}
 
 
 def trained_weights(accuracy_dir: str, slug: str, seed: int = 1) -> str:

@@ -6,9 +6,11 @@ Normalization (as in the original implementation): the classification and center
 are divided by the number of positive points per worker (summed over all workers, divided by
 the number of workers, at least 1); the box loss is divided by the same number, or, when
 weighted by the centerness targets, by the per-worker average of the sum of those targets.
+A caller may smooth these normalizers over iterations (``smooth_normalizer``), as Detectron2's
+FCOS divides by a moving average of the positives.
 """
 
-from typing import Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from fvcore.nn import sigmoid_focal_loss_jit
@@ -98,6 +100,7 @@ def fcos_losses(
     box_loss_type: str = "giou",
     iou_smoothing: float = 0.0,
     centerness_weighted_box_loss: bool = True,
+    smooth_normalizer: Optional[Callable[[str, float], float]] = None,
 ) -> Tuple[Dict[str, Tensor], Dict[str, float]]:
     """
     Args:
@@ -107,6 +110,9 @@ def fcos_losses(
         labels: (N, R) class, ``num_classes`` for background, -1 to ignore.
         box_targets: (N, R, 4) target distances of positive points.
         iou_smoothing: ``smoothing`` of :func:`iou_loss` (1 in the original implementations).
+        smooth_normalizer: ``(name, value) -> divisor``, called with each normalizer of this
+            batch (``"positives"``; ``"centerness"``, the sum of the centerness targets, when
+            the box loss is weighted by them); None: divide by this batch's.
 
     Returns:
         The losses ``loss_fcos_cls``, ``loss_fcos_loc``, ``loss_fcos_ctr``, and statistics
@@ -115,6 +121,8 @@ def fcos_losses(
     positive = (labels >= 0) & (labels != num_classes)
     num_pos_local = int(positive.sum().item())
     normalizer = max(mean_over_workers(num_pos_local), 1.0)
+    if smooth_normalizer is not None:
+        normalizer = smooth_normalizer("positives", normalizer)
 
     valid = labels >= 0
     if bool(valid.all()):
@@ -144,6 +152,8 @@ def fcos_losses(
         loss_ctr = ctr_pred.sum() * 0.0
     if centerness_weighted_box_loss:
         box_normalizer = max(mean_over_workers(ctr_target.sum().item()), 1e-6)
+        if smooth_normalizer is not None:
+            box_normalizer = smooth_normalizer("centerness", box_normalizer)
         loss_box = (box_losses * ctr_target).sum() / box_normalizer
     else:
         loss_box = box_losses.sum() / normalizer

@@ -41,8 +41,9 @@ class AnchorFreeFCOS(DenseDetector):
     Differences from Detectron2's ``FCOS``: points at ``i*s + s//2``, a learnable scale per
     level, the classification threshold applied before centerness, the option of centerness on
     the classification branch, unnormalized (``exp``) box targets, IoU / linear-IoU losses,
-    a centerness-weighted box loss, loss normalization by positives averaged over workers (not
-    an EMA), and crowd-region support in the targets (see :mod:`.target_generator`).
+    a centerness-weighted box loss, loss normalization by positives averaged over workers (an
+    exponential moving average over iterations as an option, ``loss_normalizer_momentum``),
+    and crowd-region support in the targets (see :mod:`.target_generator`).
 
     Inference interface, the same as the heatmap detectors': :meth:`forward_raw` (raw head
     outputs for a batch), :meth:`decode` (detections from those outputs for these image sizes)
@@ -71,6 +72,7 @@ class AnchorFreeFCOS(DenseDetector):
         box_loss_type: str = "giou",
         iou_smoothing: float = 0.0,
         centerness_weighted_box_loss: bool = True,
+        loss_normalizer_momentum: float = 0.0,
         flip_test: bool = False,
         test_scales: Sequence[float] = (1.0,),
         pixel_mean: Sequence[float],
@@ -91,6 +93,11 @@ class AnchorFreeFCOS(DenseDetector):
             iou_smoothing: ``s`` of the loss's ``IoU = (I + s) / (U + s)``; 0 (default) is
                 ``I / U``, the original implementations use 1 (see :func:`.losses.iou_loss`).
             centerness_weighted_box_loss: weight the box loss by the centerness targets.
+            loss_normalizer_momentum: 0 (default, the original implementations): divide the
+                losses by this batch's normalizers (positives; centerness sum); ``m`` in (0, 1):
+                by their exponential moving average over iterations, ``n <- m * n + (1 - m) *
+                this batch's``, from the first batch's. Detectron2's FCOS: 0.9 over its
+                positives, from 300.
             flip_test: at test time, also run every image mirrored horizontally and merge the
                 two sets of detections (see the class docstring).
             test_scales: at test time, run every image resized by each of these factors (with
@@ -132,6 +139,12 @@ class AnchorFreeFCOS(DenseDetector):
         self.box_loss_type = box_loss_type
         self.iou_smoothing = float(iou_smoothing)
         self.centerness_weighted_box_loss = centerness_weighted_box_loss
+        if not 0.0 <= loss_normalizer_momentum < 1.0:
+            raise ValueError(
+                f"loss_normalizer_momentum must be in [0, 1), got {loss_normalizer_momentum}"
+            )
+        self.loss_normalizer_momentum = float(loss_normalizer_momentum)
+        self._loss_normalizers: Dict[str, float] = {}
         self.flip_test = bool(flip_test)
         self.test_scales = check_test_scales(test_scales)
         self._points_cache: Dict[Tuple, List[Tensor]] = {}
@@ -172,9 +185,20 @@ class AnchorFreeFCOS(DenseDetector):
             box_loss_type=self.box_loss_type,
             iou_smoothing=self.iou_smoothing,
             centerness_weighted_box_loss=self.centerness_weighted_box_loss,
+            smooth_normalizer=self.smooth_loss_normalizer
+            if self.loss_normalizer_momentum
+            else None,
         )
         put_scalar("fcos/num_pos_per_image", stats["num_pos"] / len(gt_instances))
         return losses
+
+    def smooth_loss_normalizer(self, name: str, value: float) -> float:
+        """The moving average (``loss_normalizer_momentum``) of the loss normalizer ``name``
+        after this batch's ``value``."""
+        momentum = self.loss_normalizer_momentum
+        average = momentum * self._loss_normalizers.get(name, value) + (1.0 - momentum) * value
+        self._loss_normalizers[name] = average
+        return average
 
     @property
     def test_time_augmentation(self) -> bool:

@@ -2,9 +2,11 @@
 FCOS inference: from dense per-level predictions to detections.
 
 Per image and level: keep (point, class) pairs whose classification probability exceeds
-``score_thresh`` (before centerness), then the ``topk_candidates`` of those by
-``cls * centerness``; decode their boxes (``point -/+ distances``, times the stride when the
-head predicts in stride units) and clip them to the image. Over all levels: class-aware NMS,
+``score_thresh`` (before centerness, as the original implementations do; or their final score
+``sqrt(cls * centerness)``, as Detectron2's FCOS does, with ``threshold_on="score"``), then the
+``topk_candidates`` of those by ``cls * centerness``; decode their boxes (``point -/+
+distances``, times the stride when the head predicts in stride units) and clip them to the
+image. Over all levels: class-aware NMS,
 then the ``max_detections_per_image`` best. The score is ``sqrt(cls * centerness)``.
 
 Box conventions of the original implementations, as options (defaults: Detectron2's):
@@ -28,7 +30,9 @@ from anchorfree.modeling.graph_ops import class_aware_nms, clip_boxes, min_size
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["FCOSPostprocessor", "boxes_from_ltrb"]
+__all__ = ["FCOSPostprocessor", "THRESHOLD_ON", "boxes_from_ltrb"]
+
+THRESHOLD_ON = ("cls", "score")
 
 
 def boxes_from_ltrb(points: Tensor, distances: Tensor) -> Tensor:
@@ -43,6 +47,7 @@ class FCOSPostprocessor:
         self,
         *,
         score_thresh: float = 0.05,
+        threshold_on: str = "cls",
         topk_candidates: int = 1000,
         nms_thresh: float = 0.6,
         max_detections_per_image: int = 100,
@@ -53,7 +58,11 @@ class FCOSPostprocessor:
         """
         Args:
             score_thresh: minimum classification probability (before centerness) of a
-                candidate; in [0, 1).
+                candidate, or minimum final score; in [0, 1).
+            threshold_on: ``"cls"``: ``score_thresh`` applies to the classification
+                probability (tianzhi0549/FCOS, AdelaiDet); ``"score"``: to
+                ``sqrt(cls * centerness)`` (Detectron2's FCOS), which keeps the candidates
+                with ``cls * centerness > score_thresh ** 2``.
             topk_candidates: candidates kept per level and image, ranked by ``cls*centerness``.
             nms_thresh: IoU threshold of the per-class NMS.
             max_detections_per_image: detections kept per image after NMS.
@@ -67,7 +76,10 @@ class FCOSPostprocessor:
             raise ValueError(f"pixel_offset must be 0 or 1, got {pixel_offset}")
         if not 0.0 <= score_thresh < 1.0:
             raise ValueError(f"score_thresh must be in [0, 1), got {score_thresh}")
+        if threshold_on not in THRESHOLD_ON:
+            raise ValueError(f"threshold_on must be one of {THRESHOLD_ON}, got '{threshold_on}'")
         self.score_thresh = float(score_thresh)
+        self.threshold_on = threshold_on
         self.topk_candidates = int(topk_candidates)
         self.nms_thresh = float(nms_thresh)
         self.max_detections_per_image = int(max_detections_per_image)
@@ -116,8 +128,13 @@ class FCOSPostprocessor:
     def _single_image(self, points, strides, logits, box, ctrness, image_size) -> Instances:
         all_boxes, all_scores, all_classes = [], [], []
         for points_l, stride, logits_l, box_l, ctr_l in zip(points, strides, logits, box, ctrness):
-            point_idx, class_idx = (logits_l > self._logit_thresh).nonzero(as_tuple=True)
-            scores = logits_l[point_idx, class_idx].sigmoid() * ctr_l[point_idx, 0].sigmoid()
+            if self.threshold_on == "cls":
+                point_idx, class_idx = (logits_l > self._logit_thresh).nonzero(as_tuple=True)
+                scores = logits_l[point_idx, class_idx].sigmoid() * ctr_l[point_idx, 0].sigmoid()
+            else:
+                all_pairs = logits_l.sigmoid() * ctr_l.sigmoid()
+                point_idx, class_idx = self._candidates(logits_l, all_pairs).nonzero(as_tuple=True)
+                scores = all_pairs[point_idx, class_idx]
             if scores.numel() > self.topk_candidates:
                 scores, keep = scores.topk(self.topk_candidates, sorted=False)
                 point_idx, class_idx = point_idx[keep], class_idx[keep]
@@ -138,6 +155,13 @@ class FCOSPostprocessor:
             scores=torch.sqrt(scores[keep]),
             pred_classes=classes[keep],
         )
+
+    def _candidates(self, logits: Tensor, scores: Tensor) -> Tensor:
+        """Which (point, class) pairs pass the threshold, from their logits and their
+        ``cls * centerness`` (both (R, num_classes))."""
+        if self.threshold_on == "cls":
+            return logits > self._logit_thresh
+        return scores > self.score_thresh**2
 
     def _clip(self, boxes: Tensor, image_size: Tuple[int, int]) -> Tensor:
         """(R, 4) boxes clipped as the options say (see the module docstring)."""
@@ -179,7 +203,7 @@ class FCOSPostprocessor:
         for points_l, stride, logits_l, box_l, ctr_l in zip(points, strides, logits, box, ctrness):
             num_classes = logits_l.shape[1]
             scores = logits_l.sigmoid() * ctr_l.sigmoid()
-            scores = scores.masked_fill(logits_l <= self._logit_thresh, -1.0).flatten()
+            scores = scores.masked_fill(~self._candidates(logits_l, scores), -1.0).flatten()
             scores, index = scores.topk(min_size(self.topk_candidates, scores.shape[0]))
             kept = scores >= 0
             scores, index = scores[kept], index[kept]
