@@ -341,6 +341,17 @@ def test_loss_normalizer_moving_average(shapes_cfg):
     assert model.smooth_loss_normalizer("positives", 20.0) == pytest.approx(11.0)
     assert model.smooth_loss_normalizer("centerness", 4.0) == 4.0
     assert model.smooth_loss_normalizer("positives", 0.0) == pytest.approx(9.9)
+    # Training steps go through it: after two batches, the average of their positives.
+    model = build_shapes_model(cfg)
+    model.train()
+    positives = []
+    with EventStorage() as storage:
+        for boxes in ([[8, 10, 60, 50]], [[8, 10, 60, 50], [70, 30, 125, 90]]):
+            model([random_input(97, 130, boxes, [1] * len(boxes), seed=3)])
+            positives.append(storage.latest()["fcos/num_pos_per_image"][0])
+    assert positives[1] > positives[0] > 0
+    expected = 0.9 * positives[0] + 0.1 * positives[1]
+    assert model._loss_normalizers["positives"] == pytest.approx(expected)
     cfg.model.loss_normalizer_momentum = 1.0
     with pytest.raises(ValueError, match="loss_normalizer_momentum"):
         build_shapes_model(cfg)
