@@ -129,6 +129,35 @@ def check_default_predictor(config_file: str, tmp_path, test_options: Sequence =
     assert result.pred_classes.max() < NUM_CLASSES
 
 
+def _close(a, b, atol, rtol):
+    return bool(((a - b).abs() <= atol + rtol * b.abs()).all())
+
+
+def assert_same_detections(
+    boxes, scores, classes, expected_boxes, expected_scores, expected_classes
+):
+    """The same detections up to the order of equal scores: each expected one has its own
+    match of the same class, box within 1e-3 px (relative 1e-4), score within 1e-4."""
+    assert len(scores) == len(expected_scores)
+    unmatched = list(range(len(scores)))
+    for i in expected_scores.argsort(descending=True).tolist():
+        match = next(
+            (
+                j
+                for j in unmatched
+                if int(classes[j]) == int(expected_classes[i])
+                and _close(scores[j], expected_scores[i], 1e-4, 0)
+                and _close(boxes[j], expected_boxes[i], 1e-3, 1e-4)
+            ),
+            None,
+        )
+        assert match is not None, (
+            f"no match for {expected_boxes[i].tolist()} class {int(expected_classes[i])} "
+            f"score {float(expected_scores[i])}"
+        )
+        unmatched.remove(match)
+
+
 # ------------------------------------------------------------------------------------------
 # Over-fit on embedded images
 # ------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ side comparison of the five detectors of tools/benchmarking/zoo.py).
   (``--export-sizes``, ``--export-configs``).
 * ``model-zoo``: latency of the configs the converted official checkpoints fit, one
   ``--zoo-size`` image as ``DefaultPredictor`` runs it (the README's model-zoo table).
+* ``memory-format``: the CPU recipes' training iteration and inference with the convolution
+  weights channels-last (``train.channels_last``) against the default format (``--only``,
+  ``--reps``, ``--infer-reps``).
 
 Each suite writes ``<output>/benchmark_<suite>.json`` (the cost suites: benchmark.json).
 ``--reps`` and ``--warmup`` apply to every suite chosen; unset, each suite uses its own default.
@@ -51,6 +54,7 @@ PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
     cost,
     export,
     fcos_vs_detectron2,
+    memory_format,
     model_zoo,
     report,
     timing,
@@ -65,6 +69,7 @@ PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
         "cost",
         "export",
         "fcos_vs_detectron2",
+        "memory_format",
         "model_zoo",
         "report",
         "timing",
@@ -81,6 +86,7 @@ OTHER_SUITES = {
     "cocoeval": cocoeval.run,
     "export": export.run,
     "model-zoo": model_zoo.run,
+    "memory-format": memory_format.run,
 }
 SUITES = (*cost.SUITES, *OTHER_SUITES)
 

@@ -4,6 +4,8 @@ train = dict(
     init_checkpoint="",
     max_iter=90000,
     amp=dict(enabled=False),
+    # The model's convolution weights in the channels-last memory format (faster on CPU).
+    channels_last=False,
     ddp=dict(broadcast_buffers=False, find_unused_parameters=False, fp16_compression=False),
     checkpointer=dict(period=5000, max_to_keep=100),
     eval_period=5000,

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from detector_testing import assert_same_detections
 
 import anchorfree  # noqa: F401
 import anchorfree.data  # noqa: F401
@@ -43,35 +44,6 @@ def _export(config, weights, export_format, tmp_path, overrides=()):
     export_detector(cfg, model, export_format, str(tmp_path / export_format))
     eager = Predictor(get_predictor_cfg(os.path.join(REPO, config), opts))
     return eager, ExportedPredictor(str(tmp_path / export_format))
-
-
-def _close(a, b, atol, rtol):
-    return bool(((a - b).abs() <= atol + rtol * b.abs()).all())
-
-
-def assert_same_detections(
-    boxes, scores, classes, expected_boxes, expected_scores, expected_classes
-):
-    """The same detections up to the order of equal scores: each expected one has its own
-    match of the same class, box within 1e-3 px (relative 1e-4), score within 1e-4."""
-    assert len(scores) == len(expected_scores)
-    unmatched = list(range(len(scores)))
-    for i in expected_scores.argsort(descending=True).tolist():
-        match = next(
-            (
-                j
-                for j in unmatched
-                if int(classes[j]) == int(expected_classes[i])
-                and _close(scores[j], expected_scores[i], 1e-4, 0)
-                and _close(boxes[j], expected_boxes[i], 1e-3, 1e-4)
-            ),
-            None,
-        )
-        assert match is not None, (
-            f"no match for {expected_boxes[i].tolist()} class {int(expected_classes[i])} "
-            f"score {float(expected_scores[i])}"
-        )
-        unmatched.remove(match)
 
 
 def _same_instances(got, expected):

@@ -139,3 +139,51 @@ def test_model_zoo_configs_exist():
     repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for config in model_zoo.CONFIGS.values():
         assert os.path.isfile(os.path.join(repository, config)), config
+
+
+def test_memory_format_suite_times_both_formats_on_the_same_batches(tmp_path):
+    from tools import benchmark
+    from tools.benchmarking import memory_format
+
+    args = benchmark.parse_args(
+        ["--suite", "memory-format", "--only", "fcos", "--reps", "2", "--warmup", "0"]
+        + ["--infer-reps", "2", "--output", str(tmp_path)]
+    )
+    memory_format.run(args)
+    with open(tmp_path / "benchmark_memory-format.json") as f:
+        report = json.load(f)
+    (config,) = report["configs"]
+    assert config == select(["fcos"])[0].config
+    entry = report["configs"][config]
+    for timed in ("training_iteration", "inference"):
+        assert set(entry[timed]) == set(memory_format.FORMATS)
+        assert all(
+            entry[timed][f]["n"] == 2 and entry[timed][f]["median_ms"] > 0 for f in entry[timed]
+        )
+    assert entry["training_ratio"] > 0 and entry["inference_ratio"] > 0
+    assert f"`{config}`" in report["table"]
+
+
+def test_recipe_training_step_cycles_through_its_batches():
+    from anchorfree.config import load_config
+    from tools.benchmarking.memory_format import recipe_training_step
+
+    cfg = load_config(select(["fcos"])[0].config_path, [])
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, batch):
+            seen.append(batch)
+            return {"loss": self.weight.sum()}
+
+    model = Recorder()
+    step = recipe_training_step(cfg, model, ["a", "b"])
+    for _ in range(3):
+        step()
+    assert seen == ["a", "b", "a"]
+    # The recipe's optimizer (AdamW at its learning rate) stepped the weight three times.
+    assert float(model.weight) == pytest.approx(1.0 - 3 * cfg.optimizer.lr, rel=0.05)

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from anchorfree.engine.checkpoint import refuse_partial_weights
-from anchorfree.engine.device import fallback_device, flush_denormals_on_cpu
+from anchorfree.engine.device import fallback_device, place_model
 
 from detectron2.config import CfgNode, get_cfg, instantiate
 from detectron2.data import transforms as T
@@ -48,12 +48,17 @@ LAZY_META_ARCHITECTURE = "LazyConfigModel"
 
 @META_ARCH_REGISTRY.register()
 def LazyConfigModel(cfg: CfgNode) -> nn.Module:  # named as registered
-    """The ``model`` of the LazyConfig named by ``cfg.LAZY_CONFIG`` (see module doc); on CPU,
-    denormals are flushed (:func:`flush_denormals_on_cpu`). Loading weights that cover less
-    than half of it fails (:func:`refuse_partial_weights`)."""
-    flush_denormals_on_cpu(cfg.MODEL.DEVICE)
+    """The ``model`` of the LazyConfig named by ``cfg.LAZY_CONFIG`` (see module doc), placed as
+    training places it (:func:`place_model`: denormals flushed on CPU, channels-last if the
+    LazyConfig's ``train.channels_last``). Loading weights that cover less than half of it
+    fails (:func:`refuse_partial_weights`)."""
     lazy = load_config(cfg.LAZY_CONFIG.FILE, list(cfg.LAZY_CONFIG.OPTS))
-    return refuse_partial_weights(instantiate(lazy.model))
+    model = place_model(
+        instantiate(lazy.model),
+        cfg.MODEL.DEVICE,
+        channels_last=lazy.train.get("channels_last", False),
+    )
+    return refuse_partial_weights(model)
 
 
 def _test_resize(config_file: str, augmentations) -> Tuple[int, int]:

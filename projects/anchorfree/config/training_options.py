@@ -79,6 +79,7 @@ _RULES: Tuple[Tuple[str, Callable[[Any], bool], str], ...] = (
     ),
     ("train.log_period", _is_positive_int, "an int > 0 (write metrics every that many iterations)"),
     ("train.amp.enabled", lambda value: isinstance(value, bool), "true or false"),
+    ("train.channels_last", lambda value: isinstance(value, bool), "true or false"),
     ("train.seed", _is_int, "an int (negative: a new random seed each run)"),
     ("train.device", _is_device, "a torch device such as 'cuda', 'cuda:0' or 'cpu'"),
     (

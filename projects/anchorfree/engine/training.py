@@ -36,7 +36,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from .checkpoint import CheckedCheckpointer, refuse_partial_weights
-from .device import fallback_device, flush_denormals_on_cpu
+from .device import fallback_device, place_model
 
 logger = logging.getLogger("detectron2")
 
@@ -108,11 +108,13 @@ def resolve_device(cfg: DictConfig) -> str:
 
 
 def build_model_from_config(cfg: DictConfig) -> nn.Module:
-    """Instantiate ``cfg.model`` on the resolved device (see :func:`resolve_device`); on CPU,
-    denormals are flushed (:func:`flush_denormals_on_cpu`)."""
+    """Instantiate ``cfg.model`` on the resolved device (see :func:`resolve_device`), in the
+    channels-last memory format if ``train.channels_last`` (see
+    :func:`anchorfree.engine.device.place_model`, which also flushes denormals on CPU)."""
     device = resolve_device(cfg)
-    flush_denormals_on_cpu(device)
-    return instantiate(cfg.model).to(device)
+    return place_model(
+        instantiate(cfg.model), device, channels_last=cfg.train.get("channels_last", False)
+    )
 
 
 def do_test(cfg: DictConfig, model: nn.Module) -> Dict[str, Any]:
