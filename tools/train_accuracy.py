@@ -101,8 +101,10 @@ def measure_throughput(
     from detectron2.utils.events import EventStorage
 
     if __package__:
+        from .benchmarking.memory_format import recipe_training_step
         from .benchmarking.timing import alternate, summary
     else:
+        from benchmarking.memory_format import recipe_training_step
         from benchmarking.timing import alternate, summary
 
     steps, batches = {}, {}
@@ -110,17 +112,8 @@ def measure_throughput(
         cfg = load_config(detector.config_path, list(opts))
         torch.manual_seed(0)
         model = build_model_from_config(cfg).train()
-        cfg.optimizer.params.model = model
-        optimizer = instantiate(cfg.optimizer)
         data = iter(instantiate(cfg.dataloader.train))
-
-        def step(model=model, optimizer=optimizer, data=data):
-            losses = model(next(data))
-            optimizer.zero_grad()
-            sum(losses.values()).backward()
-            optimizer.step()
-
-        steps[detector.slug] = step
+        steps[detector.slug] = recipe_training_step(cfg, model, data)
         batches[detector.slug] = cfg.dataloader.train.total_batch_size
     with EventStorage():
         times = alternate(steps, reps, warmup, progress=True)

@@ -1,5 +1,6 @@
 """The measuring parts of tools/benchmark.py (not their timings)."""
 
+import itertools
 import json
 import os
 
@@ -164,7 +165,7 @@ def test_memory_format_suite_times_both_formats_on_the_same_batches(tmp_path):
     assert f"`{config}`" in report["table"]
 
 
-def test_recipe_training_step_cycles_through_its_batches():
+def test_recipe_training_step_takes_the_next_batch_each_call():
     from anchorfree.config import load_config
     from tools.benchmarking.memory_format import recipe_training_step
 
@@ -181,7 +182,7 @@ def test_recipe_training_step_cycles_through_its_batches():
             return {"loss": self.weight.sum()}
 
     model = Recorder()
-    step = recipe_training_step(cfg, model, ["a", "b"])
+    step = recipe_training_step(cfg, model, itertools.cycle(["a", "b"]))
     for _ in range(3):
         step()
     assert seen == ["a", "b", "a"]

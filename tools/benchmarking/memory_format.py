@@ -11,7 +11,7 @@ Writes ``<output>/benchmark_memory-format.json``.
 import copy
 import itertools
 import os
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List
 
 import torch
 
@@ -31,19 +31,18 @@ def recipe_batches(cfg, count: int) -> List[list]:
 
 
 def recipe_training_step(
-    cfg, model: torch.nn.Module, batches: Sequence[list]
+    cfg, model: torch.nn.Module, batches: Iterator[list]
 ) -> Callable[[], None]:
-    """One training iteration of ``model`` with ``cfg``'s optimizer per call, on ``batches`` in
-    turn."""
+    """One training iteration of ``model`` with ``cfg``'s optimizer per call, on the next batch
+    of ``batches``."""
     from detectron2.config import instantiate
 
     cfg = copy.deepcopy(cfg)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
-    batch_cycle = itertools.cycle(batches)
 
     def step():
-        losses = model(next(batch_cycle))
+        losses = model(next(batches))
         optimizer.zero_grad()
         sum(losses.values()).backward()
         optimizer.step()
@@ -68,7 +67,10 @@ def measure_config(config: str, args) -> Dict[str, object]:
         "channels_last": place_model(copy.deepcopy(model), "cpu", channels_last=True),
     }
     batches = recipe_batches(cfg, args.reps + args.warmup)
-    steps = {name: recipe_training_step(cfg, m.train(), batches) for name, m in models.items()}
+    steps = {
+        name: recipe_training_step(cfg, m.train(), itertools.cycle(batches))
+        for name, m in models.items()
+    }
     with EventStorage():
         training = alternate(steps, args.reps, args.warmup, progress=True)
 
