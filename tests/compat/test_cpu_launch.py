@@ -77,3 +77,55 @@ def test_without_cuda_launch_hands_over_where_detectron2_runs_on_cpu(
 
 def test_one_process_is_always_detectron2s(monkeypatch):
     assert _launched_by(monkeypatch, detectron2_runs_on_cpu=False, num_processes=1) == ["d2"]
+
+
+@pytest.mark.parametrize(
+    "machine_threads, workers, expected", [(8, 2, 4), (8, 3, 2), (2, 2, 1), (2, 16, 1), (1, 1, 1)]
+)
+def test_cpu_workers_share_the_machines_threads(monkeypatch, machine_threads, workers, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu_launch.torch, "get_num_threads", lambda: machine_threads)
+    assert cpu_launch.cpu_threads_per_worker(workers) == expected
+
+
+def test_omp_num_threads_is_the_users_choice(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_launch.cpu_threads_per_worker(2) is None
+
+
+_THREADS_OF_WORKERS = """
+import os, sys
+import torch
+from anchorfree.engine import launch
+from detectron2.utils import comm
+
+def main(out):
+    with open(os.path.join(out, f"rank{comm.get_rank()}"), "w") as f:
+        f.write(str(torch.get_num_threads()))
+
+if __name__ == "__main__":
+    torch.set_num_threads(int(sys.argv[2]))
+    launch(main, 2, dist_url="auto", args=(sys.argv[1],))
+"""
+
+
+@pytest.mark.slow
+def test_launched_cpu_workers_run_with_their_share_of_threads(tmp_path):
+    """Two workers launched on the CPU (without OMP_NUM_THREADS) from a process of 2 x (cores +
+    1) threads: cores + 1 threads each, which no worker has by default (torch's default, one
+    per core, would oversubscribe the machine twice over)."""
+    share = os.cpu_count() + 1
+    script = tmp_path / "threads_of_workers.py"
+    script.write_text(_THREADS_OF_WORKERS)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(2 * share)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == [str(share)] * 2

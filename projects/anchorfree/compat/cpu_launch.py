@@ -8,10 +8,16 @@ available (so GPU runs are exactly Detectron2's) or Detectron2's own workers can
 itself over GLOO, one CPU process per requested "GPU". Across machines the ranks, the
 machine-local process groups and the ``tcp://HOST:PORT`` rendezvous are Detectron2's (tested
 with two machine ranks over loopback). ``anchorfree.engine.launch`` is this function.
+
+On the CPU, whichever launch runs them, the workers of one machine share its cores: each gets
+:func:`cpu_threads_per_worker` torch threads. Left at torch's default, every worker would start
+one thread per core, and N workers would oversubscribe the machine N times over.
 """
 
+import functools
 import inspect
 import logging
+import os
 from datetime import timedelta
 from typing import Any, Callable, Optional, Tuple
 
@@ -25,7 +31,7 @@ from detectron2.utils import comm
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["detectron2_launch_runs_on_cpu", "launch"]
+__all__ = ["cpu_threads_per_worker", "detectron2_launch_runs_on_cpu", "launch"]
 
 
 def detectron2_launch_runs_on_cpu() -> bool:
@@ -37,6 +43,21 @@ def detectron2_launch_runs_on_cpu() -> bool:
     except (OSError, TypeError):
         return False
     return "gloo" in source.lower()
+
+
+def cpu_threads_per_worker(num_workers_per_machine: int) -> Optional[int]:
+    """Torch threads for each of ``num_workers_per_machine`` CPU workers on one machine: this
+    process's thread count (torch's default, one per core) divided among them, at least one.
+    None where ``OMP_NUM_THREADS`` is set: the user chose the threads of every process."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, torch.get_num_threads() // num_workers_per_machine)
+
+
+def _run_with_threads(threads: Optional[int], main_func: Callable[..., Any], *args) -> Any:
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return main_func(*args)
 
 
 def launch(
@@ -53,7 +74,15 @@ def launch(
     is the number of CPU worker processes per machine, connected over GLOO.
     """
     world_size = num_machines * num_gpus_per_machine
-    if torch.cuda.is_available() or world_size <= 1 or detectron2_launch_runs_on_cpu():
+    on_cpu = not torch.cuda.is_available() and world_size > 1
+    if on_cpu:
+        threads = cpu_threads_per_worker(num_gpus_per_machine)
+        main_func = functools.partial(_run_with_threads, threads, main_func)
+        logger.info(
+            f"No CUDA: {num_gpus_per_machine} CPU worker(s) per machine over GLOO, "
+            + (f"{threads} torch thread(s) each." if threads else "OMP_NUM_THREADS threads each.")
+        )
+    if not on_cpu or detectron2_launch_runs_on_cpu():
         detectron2_launch(
             main_func,
             num_gpus_per_machine,
@@ -68,7 +97,6 @@ def launch(
         if num_machines != 1:
             raise ValueError("dist_url=auto is only supported on one machine; pass tcp://HOST:PORT")
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
-    logger.info(f"No CUDA: launching {num_gpus_per_machine} CPU worker(s) per machine over GLOO.")
     mp.spawn(
         _cpu_worker,
         nprocs=num_gpus_per_machine,
