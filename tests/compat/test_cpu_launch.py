@@ -35,17 +35,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _python_without_cuda(cwd, *args: str, timeout: int, unset=()) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a subprocess that sees no CUDA, with the variables ``unset`` removed
+    from its environment."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_feature_test_tells_whether_detectron2s_worker_runs_without_cuda(tmp_path):
     """Detectron2's own worker, as its launch starts it, in a process without CUDA: it runs
     (over GLOO) exactly where the feature test says so, and refuses (v0.6) where it does not."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_WORKER_ON_CPU.format(port=_free_port()))],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    proc = _python_without_cuda(
+        tmp_path, "-c", textwrap.dedent(_WORKER_ON_CPU.format(port=_free_port())), timeout=180
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -117,15 +121,13 @@ def test_launched_cpu_workers_run_with_their_share_of_threads(tmp_path):
     share = os.cpu_count() + 1
     script = tmp_path / "threads_of_workers.py"
     script.write_text(_THREADS_OF_WORKERS)
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    env.update(CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path), str(2 * share)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = _python_without_cuda(
+        tmp_path,
+        str(script),
+        str(tmp_path),
+        str(2 * share),
         timeout=300,
+        unset=("OMP_NUM_THREADS",),
     )
     assert proc.returncode == 0, proc.stderr
     assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == [str(share)] * 2
