@@ -6,8 +6,7 @@ from .shapes_accuracy import dataloader, lr_multiplier, optimizer, train
 
 dataloader.train.dataset.names = "anchorfree_shapes_demo_train"
 dataloader.test.dataset.names = "anchorfree_shapes_demo_val"
-# 1,500 iterations of 8 images (the FCOS demo config, channels-last, trains 1,700 in about the
-# time 1,500 took in the default format: README, Results).
+# 1,500 iterations of 8 images (the FCOS demo config trains 2,600 of 4 instead: README, Results).
 train.max_iter = 1500
 train.eval_period = train.max_iter
 # Fixed, so that the README's demo figures are what a user gets (train.seed=-1 draws one).

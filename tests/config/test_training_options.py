@@ -166,12 +166,14 @@ def test_every_bad_option_is_reported_at_once():
 
 
 def test_batch_must_split_evenly_over_all_processes():
-    # The demo config's batch is 8: 3 processes (e.g. 3 GPUs on 1 machine) cannot share it.
-    assert _error([], num_processes=3) == (
+    # 3 processes (e.g. 3 GPUs on 1 machine) cannot share a batch of 8; 4 can.
+    assert _error(["dataloader.train.total_batch_size=8"], num_processes=3) == (
         "dataloader.train.total_batch_size=8: expected a multiple of the 3 processes "
         "(--num-gpus x --num-machines), which each load an equal share of the batch."
     )
-    check_training_options(load_config(DEMO_CONFIG), num_processes=4)
+    cfg = load_config(DEMO_CONFIG)
+    cfg.dataloader.train.total_batch_size = 8
+    check_training_options(cfg, num_processes=4)
 
 
 def test_eval_only_loads_no_training_batch_to_split():
