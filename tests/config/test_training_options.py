@@ -171,9 +171,9 @@ def test_batch_must_split_evenly_over_all_processes():
         "dataloader.train.total_batch_size=8: expected a multiple of the 3 processes "
         "(--num-gpus x --num-machines), which each load an equal share of the batch."
     )
-    cfg = load_config(DEMO_CONFIG)
-    cfg.dataloader.train.total_batch_size = 8
-    check_training_options(cfg, num_processes=4)
+    check_training_options(
+        load_config(DEMO_CONFIG, ["dataloader.train.total_batch_size=8"]), num_processes=4
+    )
 
 
 def test_eval_only_loads_no_training_batch_to_split():
