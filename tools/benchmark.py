@@ -23,6 +23,8 @@ side comparison of the five detectors of tools/benchmarking/zoo.py).
 * ``memory-format``: the CPU recipes' training iteration and inference with the convolution
   weights channels-last (``train.channels_last``) against the default format (``--only``,
   ``--reps``, ``--infer-reps``).
+* ``batch-size``: the training cost of an image at several batch sizes of one CPU recipe
+  (``--batches``, ``--batch-config``; default the demo's), side by side.
 
 Each suite writes ``<output>/benchmark_<suite>.json`` (the cost suites: benchmark.json).
 ``--reps`` and ``--warmup`` apply to every suite chosen; unset, each suite uses its own default.
@@ -47,6 +49,7 @@ import torch
 # python tools/benchmark.py: tools/ is the first entry of sys.path, so it is benchmarking.
 PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
 (
+    batch_size,
     centernet,
     cocoeval,
     corner_pooling,
@@ -62,6 +65,7 @@ PACKAGE = f"{__package__}.benchmarking" if __package__ else "benchmarking"
 ) = (
     importlib.import_module(f"{PACKAGE}.{name}")
     for name in (
+        "batch_size",
         "centernet",
         "cocoeval",
         "corner_pooling",
@@ -87,6 +91,7 @@ OTHER_SUITES = {
     "export": export.run,
     "model-zoo": model_zoo.run,
     "memory-format": memory_format.run,
+    "batch-size": batch_size.run,
 }
 SUITES = (*cost.SUITES, *OTHER_SUITES)
 
@@ -156,6 +161,12 @@ def parse_args(argv=None):
     group = parser.add_argument_group("export")
     group.add_argument("--export-sizes", type=int, nargs="+", default=None, help="H = W")
     group.add_argument("--export-configs", nargs="+", default=None, choices=list(export.CONFIGS))
+
+    group = parser.add_argument_group("batch-size")
+    group.add_argument("--batches", type=int, nargs="+", default=None, help="default 8 4 2")
+    group.add_argument(
+        "--batch-config", default=None, help=f"a CPU recipe (default {memory_format.DEMO_CONFIG})"
+    )
 
     group = parser.add_argument_group("model-zoo")
     group.add_argument("--zoo-size", type=int, default=None, help="H = W (default 512)")

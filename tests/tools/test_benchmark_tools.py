@@ -188,3 +188,41 @@ def test_recipe_training_step_takes_the_next_batch_each_call():
     assert seen == ["a", "b", "a"]
     # The recipe's optimizer (AdamW at its learning rate) stepped the weight three times.
     assert float(model.weight) == pytest.approx(1.0 - 3 * cfg.optimizer.lr, rel=0.05)
+
+
+def test_batch_size_rounds_train_every_batch_size_on_the_same_images():
+    from tools.benchmarking.batch_size import images_per_round, round_of_steps
+
+    assert images_per_round([8, 4, 2]) == 8
+    assert images_per_round([3]) == 3
+    for uneven in ([8, 3], [4, 0]):
+        with pytest.raises(ValueError, match="divisors"):
+            images_per_round(uneven)
+    calls = []
+    round_of_steps(lambda: calls.append(1), 8 // 2)()
+    assert len(calls) == 4
+
+
+def test_batch_size_suite_times_each_batch_size_against_the_configs(tmp_path):
+    from tools import benchmark
+    from tools.benchmarking import batch_size
+    from tools.benchmarking.memory_format import DEMO_CONFIG
+
+    args = benchmark.parse_args(
+        ["--suite", "batch-size", "--batches", "4", "2", "--reps", "2", "--warmup", "0"]
+        + ["--output", str(tmp_path)]
+    )
+    batch_size.run(args)
+    with open(tmp_path / "benchmark_batch-size.json") as f:
+        report = json.load(f)
+    assert report["config"] == DEMO_CONFIG
+    assert report["config_batch"] == 4 and report["images_per_round"] == 4
+    assert set(report["per_image"]) == set(report["per_iteration"]) == {"4", "2"}
+    for b in ("4", "2"):
+        per_image, per_iteration = report["per_image"][b], report["per_iteration"][b]
+        assert per_image["n"] == 2 and per_image["median_ms"] > 0
+        assert per_iteration["median_ms"] == pytest.approx(per_image["median_ms"] * int(b))
+    # The config's own batch size against itself, round by round.
+    assert report["ratio_per_image_to_config_batch"]["4"] == 1.0
+    assert report["ratio_per_image_to_config_batch"]["2"] > 0
+    assert "| 2 |" in report["table"]
