@@ -363,7 +363,7 @@ def plot_ap_against_minutes(rows: Sequence[dict], path: str) -> None:
     matplotlib.use("Agg")  # files only; no display
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(10, 4.5))
     for row in rows:
         minutes = [0.0] + [p["minutes"] for p in row["points"]]
         mean = [0.0] + [p["AP"][0] for p in row["points"]]
@@ -383,7 +383,8 @@ def plot_ap_against_minutes(rows: Sequence[dict], path: str) -> None:
     axes.set_ylabel("AP, embedded val (standard difficulty)")
     axes.set_title("Time to accuracy (mean over seeds; band: min to max)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    # Outside the axes: with more detectors than fit, an inside legend covers curves.
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
