@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from detector_testing import assert_same_detections
+from detector_testing import assert_same_detections, one_thread  # noqa: F401  (autouse fixture)
 
 import anchorfree  # noqa: F401
 import anchorfree.data  # noqa: F401
@@ -19,6 +19,7 @@ from anchorfree.export import ExportedPredictor, export_detector
 from anchorfree.export.graph import ExportableDetector
 
 from detectron2.config import instantiate
+from detectron2.utils.env import seed_all_rng
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = {
@@ -68,7 +69,9 @@ def _check_predictors(eager, exported):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Each detector trained briefly on the tiny embedded split (its scores and boxes then
-    vary as a trained model's do), as checkpoint paths."""
+    vary as a trained model's do), as checkpoint paths. The same weights on every run: on one
+    thread, seeded here (``do_train`` leaves seeding to ``default_setup``, which reads
+    ``train.seed``)."""
     root = tmp_path_factory.mktemp("trained")
     checkpoints = {}
     for detector, config in CONFIGS.items():
@@ -79,12 +82,12 @@ def trained(tmp_path_factory):
                 "train.max_iter=40",
                 "train.eval_period=0",
                 "train.checkpointer.period=1000",
-                "train.seed=1",
                 "dataloader.train.dataset.names=anchorfree_shapes_tiny_train",
                 "dataloader.train.total_batch_size=2",
                 "dataloader.train.num_workers=0",
             ],
         )
+        seed_all_rng(1)
         do_train(cfg)
         checkpoints[detector] = str(root / detector / "model_final.pth")
     return checkpoints
