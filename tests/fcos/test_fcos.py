@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
+    assert_same_detections,
     build_shapes_model,
     check_default_predictor,
     check_training_step,
@@ -30,6 +31,7 @@ from detector_testing import (  # noqa: F401  (one_thread: an autouse fixture)
 import anchorfree  # noqa: F401  (stand-in for detectron2._C where the compiled one is missing)
 import anchorfree.data  # noqa: F401  (registers the embedded dataset)
 from anchorfree.config import load_config
+from anchorfree.export.graph import ExportableDetector
 from anchorfree.fcos import (
     FCOSPostprocessor,
     FCOSTargetGenerator,
@@ -63,6 +65,12 @@ def test_points_are_at_i_s_plus_half_stride():
     p3, p4 = compute_points([(2, 3), (1, 2)], [8, 16])
     assert p3.tolist() == [[4, 4], [12, 4], [20, 4], [4, 12], [12, 12], [20, 12]]
     assert p4.tolist() == [[8, 8], [24, 8]]
+
+
+def test_points_at_cell_corners_are_at_i_s():
+    p3, p4 = compute_points([(2, 3), (1, 2)], [8, 16], at_cell_centers=False)
+    assert p3.tolist() == [[0, 0], [8, 0], [16, 0], [0, 8], [8, 8], [16, 8]]
+    assert p4.tolist() == [[0, 0], [16, 0]]
 
 
 def test_hand_computed_targets_two_overlapping_boxes():
@@ -158,13 +166,16 @@ def test_equal_areas_go_to_the_first_box_and_crowd_is_ignored():
     assert targets.box_targets[0, 0].tolist() == [0, 0, 0, 0]
 
 
-def slow_targets(shapes, strides, boxes, classes, crowd, ranges, radius, num_classes):
+def slow_targets(
+    shapes, strides, boxes, classes, crowd, ranges, radius, num_classes, at_cell_centers=True
+):
     """The FCOS rules as an obvious loop over every point and box."""
     labels, box_targets, matched = [], [], []
     for (height, width), stride, (low, high) in zip(shapes, strides, ranges):
         for i in range(height):
             for j in range(width):
-                x, y = j * stride + stride // 2, i * stride + stride // 2
+                offset = stride // 2 if at_cell_centers else 0
+                x, y = j * stride + offset, i * stride + offset
                 best = None
                 for k, (x0, y0, x1, y1) in enumerate(boxes):
                     dist = (x - x0, y - y0, x1 - x, y1 - y)
@@ -188,16 +199,20 @@ def slow_targets(shapes, strides, boxes, classes, crowd, ranges, radius, num_cla
     return labels, box_targets, matched
 
 
+@pytest.mark.parametrize("at_cell_centers", [True, False], ids=["centers", "corners"])
 @pytest.mark.parametrize(
     "radius,sizes",
     [(1.5, (64, 128, 256, 512)), (0.0, (64, 128, 256, 512)), (2.3, (16, 32, 48, 64))],
 )
-def test_vectorized_targets_match_slow_loop(radius, sizes):
+def test_vectorized_targets_match_slow_loop(radius, sizes, at_cell_centers):
     rng = np.random.default_rng(int(radius * 10) + len(sizes))
     height, width = 200, 249
     shapes = grid_shapes(256, 256)
     generator = FCOSTargetGenerator(
-        num_classes=5, sizes_of_interest=sizes, center_sampling_radius=radius
+        num_classes=5,
+        sizes_of_interest=sizes,
+        center_sampling_radius=radius,
+        points_at_cell_centers=at_cell_centers,
     )
     gts = []
     for image in range(4):
@@ -218,7 +233,15 @@ def test_vectorized_targets_match_slow_loop(radius, sizes):
     )
     for image, (boxes, classes, crowd) in enumerate(gts):
         labels, box_targets, matched = slow_targets(
-            shapes, STRIDES, boxes, classes, crowd, generator.size_ranges, radius, 5
+            shapes,
+            STRIDES,
+            boxes,
+            classes,
+            crowd,
+            generator.size_ranges,
+            radius,
+            5,
+            at_cell_centers,
         )
         assert targets.labels[image].tolist() == labels
         assert targets.matched_idxs[image].tolist() == matched
@@ -459,6 +482,41 @@ def test_loss_falls_on_a_fixed_batch(shapes_cfg):
             totals.append(loss.item())
     assert all(math.isfinite(t) for t in totals)
     assert np.mean(totals[-5:]) < 0.5 * np.mean(totals[:5]), totals
+
+
+def test_the_model_decodes_at_its_target_generators_points(shapes_cfg):
+    """With points at the cells' corners, the eager model and the exported graph's decoding
+    both decode at them: the same detections, and at equal weights each box is the cell-center
+    model's moved by its level's half stride."""
+    cfg = copy.deepcopy(shapes_cfg)
+    cfg.model.postprocessor.score_thresh = 0.0
+    cfg.model.postprocessor.nms_thresh = 1.0  # no suppression: every candidate stays
+    image = torch.rand(3, 97, 131, generator=torch.Generator().manual_seed(0)) * 255
+    detections = {}
+    for at_cell_centers in (True, False):
+        cfg.model.target_generator.points_at_cell_centers = at_cell_centers
+        model = build_shapes_model(cfg)
+        model.eval()
+        with torch.no_grad():
+            (eager,) = model.inference(model.preprocess_image([{"image": image}]))
+            graph = ExportableDetector(model)(image)
+        assert len(eager) > 0
+        assert_same_detections(*graph, eager.pred_boxes.tensor, eager.scores, eager.pred_classes)
+        detections[at_cell_centers] = eager
+    centers, corners = detections[True], detections[False]
+    assert len(centers) == len(corners)
+    order_centers, order_corners = centers.scores.argsort(), corners.scores.argsort()
+    torch.testing.assert_close(centers.scores[order_centers], corners.scores[order_corners])
+    boxes_centers = centers.pred_boxes.tensor[order_centers]
+    boxes_corners = corners.pred_boxes.tensor[order_corners]
+    size = torch.tensor([131.0, 97.0, 131.0, 97.0])
+    inside = ((boxes_corners > 0) & (boxes_centers < size)).all(dim=1)  # neither clipped
+    assert inside.sum() >= 5
+    shift = (boxes_centers - boxes_corners)[inside]
+    torch.testing.assert_close(shift, shift[:, :1].expand(-1, 4))
+    half_stride = shift[:, 0].round()
+    torch.testing.assert_close(shift[:, 0], half_stride)
+    assert set(half_stride.tolist()) <= {4.0, 8.0, 16.0, 32.0, 64.0}
 
 
 def test_inconsistent_box_units_are_refused(shapes_cfg):

@@ -140,6 +140,15 @@ ACCURACY_DETECTORS: Sequence[Detector] = tuple(DETECTORS) + (
         "anchorfree-d2",
         FCOS_SETTINGS,
     ),
+    # The points ablation: at the cells' top-left corners (as Detectron2's FCOS).
+    Detector(
+        "FCOS, points at cell corners",
+        "fcos_points_at_corners",
+        "configs/FCOS/fcos_narrow_FPN_shapes_points_at_corners.py",
+        True,
+        "anchorfree-d2",
+        FCOS_SETTINGS,
+    ),
     # The neck ablation: the paper's upsampling neck (res5 only, no skips) instead of FPN P2.
     Detector(
         "CenterNet, upsampling neck",
@@ -161,12 +170,13 @@ def select(slugs: Sequence[str], detectors: Sequence[Detector] = DETECTORS) -> L
     return [d for d in detectors if not slugs or d.slug in slugs]
 
 
-# Ablations that change only the loss, or a scalar multiply, train at the speed of the network
-# they ablate: they take its measured throughput (and so its budget in iterations).
+# Ablations that change only the loss, the targets or a scalar multiply train at the speed of
+# the network they ablate: they take its measured throughput (and so its budget in iterations).
 SAME_SPEED_AS = {
     "fcos_unweighted_box_loss": "fcos",
     "fcos_ema_loss_normalizer": "fcos",
     "fcos_no_scale": "fcos",
+    "fcos_points_at_corners": "fcos",
 }
 
 

@@ -150,7 +150,8 @@ def do_train(cfg: DictConfig, resume: bool = False) -> nn.Module:
     Train as the config says; with ``resume``, continue from the last checkpoint in the output
     directory (iteration, model, optimizer and LR-scheduler state). Evaluates every
     ``eval_period`` iterations and at the end. Returns the trained model (without its DDP
-    wrapper).
+    wrapper). It does not seed: as in Detectron2, ``default_setup`` seeds with ``train.seed``
+    (plus the rank); a caller without it seeds first (``detectron2.utils.env.seed_all_rng``).
     """
     train = cfg.train
     model = build_model_from_config(cfg)

@@ -86,7 +86,8 @@ class AnchorFreeFCOS(DenseDetector):
             head_in_features: backbone features for the head, finest first (default: all of
                 them, by stride).
             num_classes: number of foreground classes.
-            target_generator: assigns training targets.
+            target_generator: assigns training targets; the model decodes boxes from the
+                same points (``target_generator.points_at_cell_centers``).
             postprocessor: turns predictions into detections.
             focal_loss_alpha, focal_loss_gamma: of the classification focal loss.
             box_loss_type: "giou", "iou" or "linear_iou".
@@ -157,7 +158,12 @@ class AnchorFreeFCOS(DenseDetector):
         if key not in self._points_cache:
             if len(self._points_cache) >= 16:
                 self._points_cache.clear()
-            self._points_cache[key] = compute_points(shapes, self.strides, features[0].device)
+            self._points_cache[key] = compute_points(
+                shapes,
+                self.strides,
+                features[0].device,
+                at_cell_centers=self.target_generator.points_at_cell_centers,
+            )
         return self._points_cache[key]
 
     def forward_training(
@@ -298,7 +304,10 @@ class AnchorFreeFCOS(DenseDetector):
             predictions, [self.num_classes, 4, 1]
         )
         points = compute_points(
-            [p.shape[-2:] for p in predictions[0]], self.strides, predictions[0][0].device
+            [p.shape[-2:] for p in predictions[0]],
+            self.strides,
+            predictions[0][0].device,
+            at_cell_centers=self.target_generator.points_at_cell_centers,
         )
 
         def select(i: int) -> Tuple[Tensor, Tensor, Tensor]:

@@ -4,7 +4,9 @@ FCOS training targets: which location (point) of which FPN level regresses which
 The rules (FCOS, Tian et al. 2019, and its improved version, arXiv:2006.09214):
 
 * Level ``l`` of stride ``s`` has one point per feature-map cell, at ``(j*s + s//2, i*s + s//2)``
-  for cell ``(i, j)`` (row, column), in the input image's pixel coordinates.
+  for cell ``(i, j)`` (row, column), in the input image's pixel coordinates: the cell's center,
+  as in the original FCOS. With ``points_at_cell_centers=False`` the point is the cell's
+  top-left corner ``(j*s, i*s)``, as in Detectron2's FCOS (its anchors' centers).
 * A point is a *candidate* for a box when it lies strictly inside the box and, with center
   sampling (radius ``r > 0``), strictly within ``r*s`` of the box center along both axes
   (the "center region" of the improved FCOS, clipped to the box). ``r = 0`` disables center
@@ -73,15 +75,23 @@ def level_size_ranges(sizes_of_interest: Sequence[float]) -> List[Tuple[float, f
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def point_offset(stride: int, at_cell_centers: bool) -> int:
+    """The coordinate of the first point of a level of this stride (see the module doc)."""
+    return stride // 2 if at_cell_centers else 0
+
+
 def compute_points(
     feature_shapes: Sequence[Tuple[int, int]],
     strides: Sequence[int],
     device: Optional[torch.device] = None,
+    *,
+    at_cell_centers: bool = True,
 ) -> List[Tensor]:
-    """Per level, the (H*W, 2) float tensor of point coordinates ``(x, y)``, row-major."""
+    """Per level, the (H*W, 2) float tensor of point coordinates ``(x, y)``, row-major, at the
+    cells' centers or (``at_cell_centers=False``) their top-left corners."""
     points = []
     for (height, width), stride in zip(feature_shapes, strides):
-        offset = stride // 2
+        offset = point_offset(stride, at_cell_centers)
         xs = torch.arange(width, dtype=torch.float32, device=device) * stride + offset
         ys = torch.arange(height, dtype=torch.float32, device=device) * stride + offset
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -108,6 +118,7 @@ class FCOSTargetGenerator:
         center_sampling_radius: float = 1.5,
         normalize_by_stride: bool = True,
         area_offset: float = 0.0,
+        points_at_cell_centers: bool = True,
     ):
         """
         Args:
@@ -119,6 +130,8 @@ class FCOSTargetGenerator:
             area_offset: added to a box's width and height for the area that decides between
                 the boxes of an ambiguous point (1 in tianzhi0549/FCOS; see the module
                 docstring).
+            points_at_cell_centers: points at the cells' centers (the original FCOS) or, False,
+                at their top-left corners (Detectron2's FCOS); the model decodes at the same.
         """
         if center_sampling_radius < 0:
             raise ValueError(f"center_sampling_radius must be >= 0, got {center_sampling_radius}")
@@ -127,6 +140,7 @@ class FCOSTargetGenerator:
         self.center_sampling_radius = float(center_sampling_radius)
         self.normalize_by_stride = bool(normalize_by_stride)
         self.area_offset = float(area_offset)
+        self.points_at_cell_centers = bool(points_at_cell_centers)
 
     def _window(self, stride: int, size_hi: float, grid_len: int) -> int:
         """Static bound on the number of candidate cells per axis, for one level."""
@@ -203,7 +217,7 @@ class FCOSTargetGenerator:
         for (height, width), stride, (size_lo, size_hi), level_size in zip(
             feature_shapes, strides, self.size_ranges, level_sizes
         ):
-            offset = stride // 2
+            offset = point_offset(stride, self.points_at_cell_centers)
             x_idx, x_ok, left, right = self._axis_candidates(
                 x0, x1, cx, stride, offset, size_hi, width, radius
             )
